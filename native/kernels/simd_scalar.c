@@ -1,0 +1,33 @@
+/* Portable scalar path: the reference every SIMD path is tested against.
+ * Built with -fno-tree-vectorize and -ffp-contract=off so it stays one float op at a time. */
+#include "spirt_kernels.h"
+#include <math.h>
+
+typedef float VF;
+#define VW 1
+#define SIMD_SUFFIX scalar
+#define SIMD_NAME "scalar"
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VSET1(x) ((float)(x))
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VDIV(a, b) ((a) / (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VSQRT(a) sqrtf(a)
+#define VABS(a) fabsf(a)
+#define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VMIN(a, b) ((a) < (b) ? (a) : (b))
+#define VREDUCE(a) ((double)(a))
+#define VMAXREDUCE(a) (a)
+#define VZERO_NAN(a) ((a) != (a) ? 0.0f : (a))
+#define VROUND(a) rintf(a)
+#define VSTORE_I8(p, v) (*(p) = (int8_t)(v))
+#define VLOAD_I8(p) ((float)*(p))
+#define VSTORE_F16(p, v) (*(p) = spirt_f32_to_f16_scalar(v))
+#define VLOAD_F16(p) spirt_f16_to_f32_scalar(*(p))
+#define VSTORE_BF16(p, v) (*(p) = spirt_f32_to_bf16_scalar(v))
+#define VLOAD_BF16(p) spirt_bf16_to_f32_scalar(*(p))
+
+#include "simd_body.h"

@@ -1,0 +1,86 @@
+/* spirt SIMD kernels: plain C, no Node-API, shared by the Node addon and the Redis module.
+ * One table of function pointers per instruction set; spirt_kernels_select() picks one at load. */
+#ifndef SPIRT_KERNELS_H
+#define SPIRT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct spirt_sgd_params {
+    float lr;
+    float momentum;     /* 0 disables the velocity buffer */
+    float dampening;
+    float weight_decay; /* L2 term added to the gradient */
+    int nesterov;
+} spirt_sgd_params;
+
+typedef struct spirt_adam_params {
+    float lr;
+    float beta1;
+    float beta2;
+    float eps;
+    float weight_decay;
+    int decoupled;      /* 1: AdamW (decay applied to the parameter), 0: Adam (L2 added to the gradient) */
+    uint64_t step;      /* 1-based step count, used for bias correction */
+} spirt_adam_params;
+
+typedef struct spirt_kernels {
+    const char *name;
+    /* out = sum_j w[j] * src[j]; w == NULL means the plain mean (w[j] = 1/nsrc). out may alias no source. */
+    void (*weighted_sum)(float *out, const float *const *src, const float *w, size_t nsrc, size_t n);
+    /* y += a * x */
+    void (*axpy)(float *y, float a, const float *x, size_t n);
+    /* out = a * x (out may equal x) */
+    void (*scale)(float *out, const float *x, float a, size_t n);
+    double (*dot)(const float *a, const float *b, size_t n);
+    double (*sumsq)(const float *x, size_t n);
+    /* max |x|, NaN if any element is NaN */
+    float (*maxabs)(const float *x, size_t n);
+    /* velocity may be NULL when momentum == 0 */
+    void (*sgd)(float *param, const float *grad, float *velocity, size_t n, const spirt_sgd_params *p);
+    void (*adam)(float *param, const float *grad, float *m, float *v, size_t n, const spirt_adam_params *p);
+    void (*f32_to_f16)(uint16_t *out, const float *in, size_t n);
+    void (*f16_to_f32)(float *out, const uint16_t *in, size_t n);
+    void (*f32_to_bf16)(uint16_t *out, const float *in, size_t n);
+    void (*bf16_to_f32)(float *out, const uint16_t *in, size_t n);
+    /* q = clamp(rint(x / scale), -127, 127); NaN -> 0 */
+    void (*quantize_i8)(int8_t *out, const float *in, float scale, size_t n);
+    void (*dequantize_i8)(float *out, const int8_t *in, float scale, size_t n);
+} spirt_kernels;
+
+/* The kernels chosen for this process: SPIRT_SIMD=scalar|avx2|avx512|neon forces one path,
+ * otherwise the widest one the CPU supports. Returns NULL (and sets *error) when a forced path
+ * is unknown or unsupported by this CPU or build. Thread-safe after the first call. */
+const spirt_kernels *spirt_kernels_select(const char **error);
+
+/* A named path regardless of SPIRT_SIMD, or NULL when unavailable here. */
+const spirt_kernels *spirt_kernels_by_name(const char *name);
+
+/* Names of the paths this CPU and build can run, NULL-terminated. */
+const char *const *spirt_kernels_available(void);
+
+/* Top-k sparsification with error feedback: acc = grad + residual; the k entries of largest |acc|
+ * are written to indices (ascending) and values; residual becomes acc with those entries zeroed.
+ * Returns the number of entries written (min(k, n)); -1 when out of memory. */
+long spirt_topk_error_feedback(const spirt_kernels *kern, const float *grad, float *residual, size_t n,
+                               size_t k, uint32_t *indices, float *values);
+
+/* Scales every tensor by min(1, max_norm / global_norm); returns the global L2 norm before clipping. */
+double spirt_clip_by_global_norm(const spirt_kernels *kern, float *const *tensors, const size_t *lengths,
+                                 size_t count, double max_norm);
+
+/* Scalar conversions, exact round-to-nearest-even, used by tails and by the scalar path. */
+uint16_t spirt_f32_to_f16_scalar(float f);
+float spirt_f16_to_f32_scalar(uint16_t h);
+uint16_t spirt_f32_to_bf16_scalar(float f);
+float spirt_bf16_to_f32_scalar(uint16_t h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

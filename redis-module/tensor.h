@@ -1,0 +1,66 @@
+/* The spirt tensor value: dtype, shape, contiguous little-endian data, and accumulator state. */
+#ifndef SPIRT_TENSOR_H
+#define SPIRT_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rm_api.h"
+
+#define TENSOR_MAX_DIMS 8
+/* 4 GiB of data per tensor: far above Redis's default 512 MB bulk limit, low enough to rule out overflow */
+#define TENSOR_MAX_BYTES (1ull << 32)
+
+/* Values match proto/tensor.proto's DType. */
+typedef enum {
+    DTYPE_FLOAT32 = 1,
+    DTYPE_FLOAT64 = 2,
+    DTYPE_FLOAT16 = 3,
+    DTYPE_BFLOAT16 = 4,
+    DTYPE_INT8 = 5,
+    DTYPE_INT32 = 6,
+} DType;
+
+typedef struct Tensor {
+    DType dtype;
+    uint32_t ndim;
+    uint64_t shape[TENSOR_MAX_DIMS];
+    uint64_t numel;
+    size_t nbytes;
+    int is_accumulator;  /* data holds a float32 running sum of count contributions */
+    uint64_t count;
+    double weight_sum;
+    unsigned char *data;
+} Tensor;
+
+const char *dtype_name(DType dt);
+/* 0 when the name or value is not a dtype */
+size_t dtype_size(int dt);
+int dtype_from_name(const char *name, size_t len);
+/* float32, float16 and bfloat16: the dtypes the module does math on */
+int dtype_is_float_math(DType dt);
+
+/* Checks ndim/dims and computes numel and byte size; returns NULL or a static error message. */
+const char *tensor_check_shape(DType dt, uint32_t ndim, const uint64_t *dims, uint64_t *numel, size_t *nbytes);
+/* A zeroed tensor; NULL when out of memory. */
+Tensor *tensor_new(DType dt, uint32_t ndim, const uint64_t *dims);
+Tensor *tensor_clone(const Tensor *t);
+void tensor_free(Tensor *t);
+int tensor_same_shape(const Tensor *a, const Tensor *b);
+
+/* PROTO: a protobuf spirt.Tensor. Parse returns NULL on success (filling *out, data copied) or an error. */
+const char *tensor_from_proto(const unsigned char *buf, size_t len, Tensor **out);
+/* Encodes t (with data scaled into a mean when mean_scale != 1 is requested by the caller via data). */
+unsigned char *tensor_to_proto(const Tensor *t, const unsigned char *data, size_t *len);
+
+/* TENSOR.RESTORE key header data: how replication and AOF rewrite carry a whole value (accumulator state
+ * included). The header holds every field but the data; TENSOR_HEADER_MAX bytes at most. */
+#define TENSOR_HEADER_MAX (8 + 8 * TENSOR_MAX_DIMS + 24)
+size_t tensor_header(const Tensor *t, unsigned char *buf);
+const char *tensor_from_header(const unsigned char *header, size_t header_len, const unsigned char *data,
+                               size_t data_len, Tensor **out);
+
+extern RedisModuleType *TensorType;
+int tensor_type_register(RedisModuleCtx *ctx);
+
+#endif

@@ -1,0 +1,33 @@
+/** Every error spirt throws on purpose is a SpirtError with a stable `code`. */
+export class SpirtError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Malformed tensor bytes or an inconsistent tensor: unknown dtype, bad shape, wrong data length, truncation. */
+export class TensorFormatError extends SpirtError {}
+
+/** Arguments to a kernel or command that do not fit together (lengths, shapes, ranges). */
+export class ArgumentError extends SpirtError {}
+
+/** The native addon or the Redis module is missing or failed to load. */
+export class NativeLoadError extends SpirtError {}
+
+/** redis-server is missing, failed to start, or did not become ready. */
+export class RedisLaunchError extends SpirtError {}
+
+/** An error reply from the spirt Redis module (`ERR ...`, `WRONGTYPE ...`), with the command that caused it. */
+export class TensorCommandError extends SpirtError {
+  constructor(
+    code: string,
+    message: string,
+    readonly command: string,
+  ) {
+    super(code, message);
+  }
+}

@@ -1,0 +1,277 @@
+// Validated, typed entry points to the native SIMD kernels. Each bulk kernel has a synchronous form for
+// small inputs and an `...Async` form that runs off the event loop, split across cores. Async forms borrow
+// the arrays given: leave them untouched until the promise settles.
+import { ArgumentError } from './errors';
+import { native } from './native';
+import {
+  outputArray, requireArray, requireF32, requireInteger, requireNumber, requireSameLength,
+} from './validate';
+
+/** The SIMD path this process runs (chosen at load; SPIRT_SIMD=scalar|avx2|avx512|neon forces one) and those it could. */
+export const simd = { path: native.simdPath, available: [...native.simdAvailable] } as const;
+
+function sourcesOf(sources: readonly Float32Array[]): Float32Array[] {
+  if (!Array.isArray(sources) || sources.length === 0) {
+    throw new ArgumentError('ERR_ARGUMENT', 'sources must be a non-empty array of Float32Array');
+  }
+  const n = requireF32(sources[0], 'sources[0]').length;
+  sources.forEach((s, i) => requireSameLength(n, requireF32(s, `sources[${i}]`), `sources[${i}]`));
+  return [...sources];
+}
+
+function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<number> | null, out?: Float32Array) {
+  const srcs = sourcesOf(sources);
+  let w: Float32Array | null = null;
+  if (weights !== null) {
+    if (weights === undefined || typeof weights.length !== 'number') {
+      throw new ArgumentError('ERR_ARGUMENT', 'weights must be an array of numbers');
+    }
+    requireSameLength(srcs.length, weights, 'weights');
+    w = Float32Array.from(Array.from(weights, (x, i) => requireNumber(x, `weights[${i}]`)));
+  }
+  return [outputArray(out, Float32Array, srcs[0].length), srcs, w] as const;
+}
+
+/** Element-wise mean of equal-length vectors: the averaging kernel. `out` may be one of the sources. */
+export function mean(sources: readonly Float32Array[], out?: Float32Array): Float32Array {
+  const args = weightedArgs(sources, null, out);
+  native.weightedSum(...args);
+  return args[0];
+}
+export async function meanAsync(sources: readonly Float32Array[], out?: Float32Array): Promise<Float32Array> {
+  const args = weightedArgs(sources, null, out);
+  await native.weightedSum(...args, true);
+  return args[0];
+}
+
+/** out = sum_j weights[j] * sources[j]. */
+export function weightedSum(sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array): Float32Array {
+  const args = weightedArgs(sources, weights, out);
+  native.weightedSum(...args);
+  return args[0];
+}
+export async function weightedSumAsync(sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array): Promise<Float32Array> {
+  const args = weightedArgs(sources, weights, out);
+  await native.weightedSum(...args, true);
+  return args[0];
+}
+
+function axpyArgs(y: Float32Array, a: number, x: Float32Array) {
+  requireF32(y, 'y');
+  requireSameLength(y.length, requireF32(x, 'x'), 'x');
+  return [y, requireNumber(a, 'a', { finite: false }), x] as const;
+}
+/** y += a * x, in place; returns y. */
+export function axpy(y: Float32Array, a: number, x: Float32Array): Float32Array {
+  native.axpy(...axpyArgs(y, a, x));
+  return y;
+}
+export async function axpyAsync(y: Float32Array, a: number, x: Float32Array): Promise<Float32Array> {
+  await native.axpy(...axpyArgs(y, a, x), true);
+  return y;
+}
+
+function scaleArgs(x: Float32Array, a: number, out?: Float32Array) {
+  requireF32(x, 'x');
+  return [outputArray(out, Float32Array, x.length), x, requireNumber(a, 'a', { finite: false })] as const;
+}
+/** out = a * x (out may be x). */
+export function scale(x: Float32Array, a: number, out?: Float32Array): Float32Array {
+  const args = scaleArgs(x, a, out);
+  native.scale(...args);
+  return args[0];
+}
+export async function scaleAsync(x: Float32Array, a: number, out?: Float32Array): Promise<Float32Array> {
+  const args = scaleArgs(x, a, out);
+  await native.scale(...args, true);
+  return args[0];
+}
+
+function dotArgs(a: Float32Array, b: Float32Array) {
+  requireF32(a, 'a');
+  requireSameLength(a.length, requireF32(b, 'b'), 'b');
+  return [a, b] as const;
+}
+/** Dot product, accumulated in double. */
+export function dot(a: Float32Array, b: Float32Array): number {
+  return native.dot(...dotArgs(a, b)) as number;
+}
+export function dotAsync(a: Float32Array, b: Float32Array): Promise<number> {
+  return native.dot(...dotArgs(a, b), true) as Promise<number>;
+}
+
+export function l2Norm(x: Float32Array): number {
+  return Math.sqrt(native.sumSq(requireF32(x, 'x')) as number);
+}
+export async function l2NormAsync(x: Float32Array): Promise<number> {
+  return Math.sqrt(await (native.sumSq(requireF32(x, 'x'), true) as Promise<number>));
+}
+
+/** max |x|; NaN when x holds a NaN; 0 for an empty array. */
+export function maxAbs(x: Float32Array): number {
+  return native.maxAbs(requireF32(x, 'x')) as number;
+}
+
+/**
+ * Scales all tensors together so their global L2 norm is at most maxNorm (coefficient maxNorm / (norm + 1e-6),
+ * as PyTorch's clip_grad_norm_). Returns the norm before clipping; a non-finite norm leaves the tensors as they are.
+ */
+export function clipByGlobalNorm(tensors: readonly Float32Array[], maxNorm: number): number {
+  if (!Array.isArray(tensors)) throw new ArgumentError('ERR_ARGUMENT', 'tensors must be an array of Float32Array');
+  tensors.forEach((t, i) => requireF32(t, `tensors[${i}]`));
+  return native.clipByGlobalNorm([...tensors], requireNumber(maxNorm, 'maxNorm', { min: 0 }));
+}
+
+export interface SgdOptions {
+  lr: number;
+  /** momentum factor; > 0 needs `velocity` */
+  momentum?: number;
+  /** velocity buffer (starts at zero), updated in place */
+  velocity?: Float32Array;
+  dampening?: number;
+  nesterov?: boolean;
+  /** L2 penalty added to the gradient */
+  weightDecay?: number;
+}
+
+function sgdArgs(param: Float32Array, grad: Float32Array, o: SgdOptions) {
+  requireF32(param, 'param');
+  requireSameLength(param.length, requireF32(grad, 'grad'), 'grad');
+  const momentum = requireNumber(o.momentum ?? 0, 'momentum', { min: 0 });
+  if (momentum > 0 && o.velocity === undefined) throw new ArgumentError('ERR_ARGUMENT', 'momentum > 0 needs a velocity buffer');
+  if (o.nesterov && !(momentum > 0)) throw new ArgumentError('ERR_ARGUMENT', 'nesterov needs momentum > 0');
+  const velocity = o.velocity === undefined ? null : requireF32(o.velocity, 'velocity');
+  if (velocity) requireSameLength(param.length, velocity, 'velocity');
+  return [param, grad, velocity, requireNumber(o.lr, 'lr', { min: 0 }), momentum,
+    requireNumber(o.dampening ?? 0, 'dampening', { min: 0, max: 1 }),
+    requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }), Boolean(o.nesterov)] as const;
+}
+/** SGD step in place (PyTorch semantics, velocity starting at zero). */
+export function sgdStep(param: Float32Array, grad: Float32Array, options: SgdOptions): Float32Array {
+  native.sgd(...sgdArgs(param, grad, options));
+  return param;
+}
+export async function sgdStepAsync(param: Float32Array, grad: Float32Array, options: SgdOptions): Promise<Float32Array> {
+  await native.sgd(...sgdArgs(param, grad, options), true);
+  return param;
+}
+
+export interface AdamOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** true: AdamW (decoupled weight decay); false: Adam with L2 added to the gradient */
+  decoupled?: boolean;
+  /** 1-based step number, for bias correction */
+  step: number;
+}
+export interface AdamState {
+  m: Float32Array;
+  v: Float32Array;
+}
+
+function adamArgs(param: Float32Array, grad: Float32Array, state: AdamState, o: AdamOptions) {
+  requireF32(param, 'param');
+  const n = param.length;
+  requireSameLength(n, requireF32(grad, 'grad'), 'grad');
+  if (!state) throw new ArgumentError('ERR_ARGUMENT', 'Adam needs a state {m, v}');
+  requireSameLength(n, requireF32(state.m, 'state.m'), 'state.m');
+  requireSameLength(n, requireF32(state.v, 'state.v'), 'state.v');
+  return [param, grad, state.m, state.v, requireNumber(o.lr, 'lr', { min: 0 }),
+    requireNumber(o.beta1 ?? 0.9, 'beta1', { min: 0, max: 0.999999999 }),
+    requireNumber(o.beta2 ?? 0.999, 'beta2', { min: 0, max: 0.999999999 }),
+    requireNumber(o.eps ?? 1e-8, 'eps', { min: Number.MIN_VALUE }),
+    requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }), Boolean(o.decoupled),
+    requireInteger(o.step, 'step', 1)] as const;
+}
+/** Adam / AdamW step in place, bias-corrected. */
+export function adamStep(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Float32Array {
+  native.adam(...adamArgs(param, grad, state, options));
+  return param;
+}
+export async function adamStepAsync(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Promise<Float32Array> {
+  await native.adam(...adamArgs(param, grad, state, options), true);
+  return param;
+}
+
+/** float32 -> IEEE float16 bit patterns, round to nearest even. */
+export function toFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
+  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
+  native.f32ToF16(o, x);
+  return o;
+}
+export async function toFloat16Async(x: Float32Array, out?: Uint16Array): Promise<Uint16Array> {
+  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
+  await native.f32ToF16(o, x, true);
+  return o;
+}
+export function fromFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
+  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
+  native.f16ToF32(o, h);
+  return o;
+}
+export function toBFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
+  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
+  native.f32ToBf16(o, x);
+  return o;
+}
+export async function toBFloat16Async(x: Float32Array, out?: Uint16Array): Promise<Uint16Array> {
+  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
+  await native.f32ToBf16(o, x, true);
+  return o;
+}
+export function fromBFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
+  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
+  native.bf16ToF32(o, h);
+  return o;
+}
+
+export interface QuantizedInt8 {
+  values: Int8Array;
+  /** x ≈ values * scale */
+  scale: number;
+}
+
+/** Symmetric int8 quantization: q = clamp(round(x / scale), -127, 127); scale defaults to max|x| / 127. */
+export function quantizeInt8(x: Float32Array, options: { scale?: number; out?: Int8Array } = {}): QuantizedInt8 {
+  requireF32(x, 'x');
+  const values = outputArray(options.out, Int8Array, x.length);
+  let s = options.scale;
+  if (s === undefined) {
+    const m = native.maxAbs(x) as number;
+    if (!Number.isFinite(m)) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick an int8 scale for data holding NaN or Inf');
+    s = m > 0 ? m / 127 : 1;
+  }
+  native.quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
+  return { values, scale: s };
+}
+
+export function dequantizeInt8(q: Int8Array, scale: number, out?: Float32Array): Float32Array {
+  const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
+  native.dequantizeI8(o, q, requireNumber(scale, 'scale'));
+  return o;
+}
+
+export interface SparseGradient {
+  /** ascending element indices */
+  indices: Uint32Array;
+  values: Float32Array;
+  /** length of the dense vector */
+  length: number;
+}
+
+/**
+ * Top-k sparsification with error feedback: adds grad into residual, sends the k entries of largest magnitude
+ * (NaN counts as largest) and keeps the rest in residual for the next step.
+ */
+export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: Float32Array): SparseGradient {
+  requireF32(grad, 'grad');
+  requireSameLength(grad.length, requireF32(residual, 'residual'), 'residual');
+  const kk = Math.min(requireInteger(k, 'k', 0), grad.length);
+  const indices = new Uint32Array(kk);
+  const values = new Float32Array(kk);
+  native.topK(grad, residual, kk, indices, values);
+  return { indices, values, length: grad.length };
+}

@@ -1,0 +1,44 @@
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { modulePath } from '../src/redis/modulePath';
+import { rawCommand } from './helpers';
+
+const root = path.resolve(__dirname, '..');
+const cli = path.join(root, 'bin', 'spirt.js');
+
+describe('spirt CLI (built package)', () => {
+  test('module-path prints the absolute module path', () => {
+    const r = spawnSync(process.execPath, [cli, 'module-path'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(modulePath());
+  });
+
+  test('an unknown command fails with usage', () => {
+    const r = spawnSync(process.execPath, [cli, 'frobnicate'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/unknown command 'frobnicate'/);
+    expect(r.stderr).toMatch(/usage: spirt/);
+  });
+
+  test('redis runs a server with the module in the foreground until SIGINT', async () => {
+    const child = spawn(process.execPath, [cli, 'redis'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolve(out);
+        });
+        child.on('exit', () => reject(new Error(`exited early: ${out}`)));
+      });
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+      expect((await rawCommand({ port }, ['MODULE', 'LIST'])).toString()).toContain('spirt');
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      await expect(rawCommand({ port }, ['PING'])).rejects.toThrow();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
