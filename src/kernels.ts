@@ -212,6 +212,11 @@ export function fromFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
   native.f16ToF32(o, h);
   return o;
 }
+export async function fromFloat16Async(h: Uint16Array, out?: Float32Array): Promise<Float32Array> {
+  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
+  await native.f16ToF32(o, h, true);
+  return o;
+}
 export function toBFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
   const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
   native.f32ToBf16(o, x);
@@ -225,6 +230,12 @@ export async function toBFloat16Async(x: Float32Array, out?: Uint16Array): Promi
 export function fromBFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
   const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
   native.bf16ToF32(o, h);
+  return o;
+}
+
+export async function fromBFloat16Async(h: Uint16Array, out?: Float32Array): Promise<Float32Array> {
+  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
+  await native.bf16ToF32(o, h, true);
   return o;
 }
 
@@ -242,7 +253,7 @@ export function quantizeInt8(x: Float32Array, options: { scale?: number; out?: I
   if (s === undefined) {
     const m = native.maxAbs(x) as number;
     if (!Number.isFinite(m)) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick an int8 scale for data holding NaN or Inf');
-    s = m > 0 ? m / 127 : 1;
+    s = m > 0 ? Math.fround(m / 127) : 1; // float32, as the kernel holds it
   }
   native.quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
   return { values, scale: s };
@@ -251,6 +262,11 @@ export function quantizeInt8(x: Float32Array, options: { scale?: number; out?: I
 export function dequantizeInt8(q: Int8Array, scale: number, out?: Float32Array): Float32Array {
   const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
   native.dequantizeI8(o, q, requireNumber(scale, 'scale'));
+  return o;
+}
+export async function dequantizeInt8Async(q: Int8Array, scale: number, out?: Float32Array): Promise<Float32Array> {
+  const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
+  await native.dequantizeI8(o, q, requireNumber(scale, 'scale'), true);
   return o;
 }
 

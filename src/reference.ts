@@ -70,15 +70,16 @@ export function sgdStep(param: Float32Array, grad: Float32Array, o: SgdOptions):
 }
 
 export function adamStep(param: Float32Array, grad: Float32Array, state: { m: Float32Array; v: Float32Array }, o: AdamOptions): Float32Array {
-  const b1 = o.beta1 ?? 0.9, b2 = o.beta2 ?? 0.999, eps = o.eps ?? 1e-8, wd = o.weightDecay ?? 0;
+  // hyperparameters as the kernels hold them: float32 (1 - beta2 differs from 0.001 by 1e-5 relative)
+  const [lr, b1, b2, eps, wd] = [o.lr, o.beta1 ?? 0.9, o.beta2 ?? 0.999, o.eps ?? 1e-8, o.weightDecay ?? 0].map(Math.fround);
   const bc1 = 1 - b1 ** o.step, bc2 = 1 - b2 ** o.step;
   const { m, v } = state;
   for (let i = 0; i < param.length; i++) {
-    if (o.decoupled) param[i] *= 1 - o.lr * wd;
+    if (o.decoupled) param[i] *= 1 - lr * wd;
     const g = grad[i] + (o.decoupled ? 0 : wd * param[i]);
     m[i] = b1 * m[i] + (1 - b1) * g;
     v[i] = b2 * v[i] + (1 - b2) * g * g;
-    param[i] -= (o.lr * m[i]) / bc1 / (Math.sqrt(v[i] / bc2) + eps);
+    param[i] -= (lr * m[i]) / bc1 / (Math.sqrt(v[i] / bc2) + eps);
   }
   return param;
 }
@@ -131,7 +132,7 @@ export function bf16ToF32(h: number): number {
 }
 
 export function quantizeInt8(x: Float32Array, scale: number, out: Int8Array): Int8Array {
-  const inv = Math.fround(1 / scale);
+  const inv = Math.fround(1 / Math.fround(scale));
   for (let i = 0; i < x.length; i++) {
     const q = Math.fround(x[i] * inv);
     const c = Number.isNaN(q) ? 0 : Math.min(127, Math.max(-127, q));
@@ -141,7 +142,8 @@ export function quantizeInt8(x: Float32Array, scale: number, out: Int8Array): In
 }
 
 export function dequantizeInt8(q: Int8Array, scale: number, out: Float32Array): Float32Array {
-  for (let i = 0; i < q.length; i++) out[i] = scale * q[i];
+  const s = Math.fround(scale);
+  for (let i = 0; i < q.length; i++) out[i] = s * q[i];
   return out;
 }
 
@@ -150,11 +152,14 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Reference top-k with error feedback: stable by index among equal magnitudes, NaN ranked largest. */
+/** Reference top-k with error feedback: NaN ranks above Inf, equal magnitudes go by ascending index. */
 export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: Float32Array) {
   for (let i = 0; i < grad.length; i++) residual[i] = Math.fround(residual[i] + grad[i]);
-  const key = (v: number) => (Number.isNaN(v) ? Infinity : Math.abs(v));
-  const order = Array.from(residual.keys()).sort((a, b) => key(residual[b]) - key(residual[a]) || a - b);
+  const nan = (v: number) => (Number.isNaN(v) ? 1 : 0);
+  const order = Array.from(residual.keys()).sort((a, b) => {
+    const ra = residual[a], rb = residual[b];
+    return nan(rb) - nan(ra) || (Math.abs(rb) === Math.abs(ra) ? 0 : Math.abs(rb) - Math.abs(ra)) || a - b;
+  });
   const chosen = order.slice(0, Math.min(k, grad.length)).sort((a, b) => a - b);
   const indices = Uint32Array.from(chosen);
   const values = Float32Array.from(chosen, (i) => residual[i]);

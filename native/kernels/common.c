@@ -35,27 +35,39 @@ uint16_t spirt_f32_to_bf16_scalar(float f) {
 
 float spirt_bf16_to_f32_scalar(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
 
-/* |x| for ranking; NaN ranks above everything so it is sent, not hidden in the residual */
-static inline float rank_key(float x) { return x != x ? INFINITY : fabsf(x); }
+/* Ranking key: the bits of |x| order like |x| as unsigned integers; every NaN becomes one value above Inf,
+ * so NaNs are sent (never hidden in the residual) and tie among themselves. */
+static inline uint32_t rank_key(float x) {
+    uint32_t b = f32_bits(x) & 0x7fffffffu;
+    return b > 0x7f800000u ? 0x7fc00000u : b;
+}
 
-/* k-th smallest (0-based) of a[0..n), partially reordering a; expected O(n) with a pseudo-random pivot */
-static float select_kth(float *a, size_t n, size_t k) {
-    size_t lo = 0, hi = n - 1;
-    uint64_t state = 0x9E3779B97F4A7C15ull;
-    while (lo < hi) {
-        state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-        const float pivot = a[lo + state % (hi - lo + 1)];
-        size_t i = lo, lt = lo, gt = hi; /* three-way partition: [lo,lt) < pivot, [lt,gt] == , (gt,hi] > */
-        while (i <= gt) {
-            if (a[i] < pivot) { float t = a[i]; a[i] = a[lt]; a[lt] = t; lt++; i++; }
-            else if (a[i] > pivot) { float t = a[i]; a[i] = a[gt]; a[gt] = t; if (gt == 0) break; gt--; }
-            else i++;
-        }
-        if (k < lt) hi = lt - 1;
-        else if (k > gt) lo = gt + 1;
-        else return pivot;
+/* Radix select on rank keys, 16 bits per pass: finds the key T of the k-th largest entry and how many
+ * entries rank strictly above it. Two histogram passes, O(n), no copy of the data. */
+static int kth_largest_key(const float *x, size_t n, size_t k, uint32_t *threshold, size_t *above) {
+    uint32_t *hist = (uint32_t *)calloc(65536, sizeof(uint32_t));
+    if (!hist) return -1;
+    for (size_t i = 0; i < n; i++) hist[rank_key(x[i]) >> 16]++;
+    size_t cum = 0;
+    uint32_t hi = 65535;
+    for (;; hi--) {
+        if (cum + hist[hi] >= k) break;
+        cum += hist[hi];
     }
-    return a[k];
+    memset(hist, 0, 65536 * sizeof(uint32_t));
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = rank_key(x[i]);
+        if ((key >> 16) == hi) hist[key & 0xffffu]++;
+    }
+    uint32_t lo = 65535;
+    for (;; lo--) {
+        if (cum + hist[lo] >= k) break;
+        cum += hist[lo];
+    }
+    free(hist);
+    *threshold = (hi << 16) | lo;
+    *above = cum;
+    return 0;
 }
 
 long spirt_topk_error_feedback(const spirt_kernels *kern, const float *grad, float *residual, size_t n,
@@ -63,21 +75,13 @@ long spirt_topk_error_feedback(const spirt_kernels *kern, const float *grad, flo
     kern->axpy(residual, 1.0f, grad, n); /* residual now holds acc = grad + residual */
     if (k > n) k = n;
     if (k == 0) return 0;
-    float threshold = 0.0f;
-    if (k < n) {
-        float *keys = (float *)malloc(n * sizeof(float));
-        if (!keys) return -1;
-        for (size_t i = 0; i < n; i++) keys[i] = rank_key(residual[i]);
-        threshold = select_kth(keys, n, n - k);
-        free(keys);
-    }
+    uint32_t threshold = 0;
     size_t above = 0;
-    if (k < n)
-        for (size_t i = 0; i < n; i++) above += rank_key(residual[i]) > threshold;
+    if (kth_largest_key(residual, n, k, &threshold, &above)) return -1;
     size_t ties_left = k - above, out = 0;
     for (size_t i = 0; i < n && out < k; i++) {
-        const float key = rank_key(residual[i]);
-        if (k == n || key > threshold || (key == threshold && ties_left > 0 && ties_left--)) {
+        const uint32_t key = rank_key(residual[i]);
+        if (key > threshold || (key == threshold && ties_left > 0 && ties_left--)) {
             indices[out] = (uint32_t)i;
             values[out++] = residual[i];
             residual[i] = 0.0f;

@@ -8,6 +8,8 @@ typedef __m256 VF;
 #define SIMD_NAME "avx2"
 #define VLOAD(p) _mm256_loadu_ps(p)
 #define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VSTORE_NT(p, v) _mm256_stream_ps((p), (v))
+#define VFENCE() _mm_sfence()
 #define VSET1(x) _mm256_set1_ps(x)
 #define VADD(a, b) _mm256_add_ps(a, b)
 #define VSUB(a, b) _mm256_sub_ps(a, b)

@@ -8,6 +8,8 @@ typedef __m512 VF;
 #define SIMD_NAME "avx512"
 #define VLOAD(p) _mm512_loadu_ps(p)
 #define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VSTORE_NT(p, v) _mm512_stream_ps((p), (v))
+#define VFENCE() _mm_sfence()
 #define VSET1(x) _mm512_set1_ps(x)
 #define VADD(a, b) _mm512_add_ps(a, b)
 #define VSUB(a, b) _mm512_sub_ps(a, b)

@@ -11,30 +11,66 @@
 /* float accumulators are flushed into double every this many elements: keeps long reductions accurate */
 #define FLUSH_EVERY 4096
 
+/* Fresh float32 outputs of at least this many bytes are written with non-temporal stores: they cannot stay
+ * in cache anyway, and streaming skips the read-for-ownership of every destination line. */
+#define STREAM_MIN_BYTES ((size_t)4 << 20)
+#define STORE_OUT(p, v, nt) \
+    do {                    \
+        if (nt) VSTORE_NT(p, v); \
+        else VSTORE(p, v);  \
+    } while (0)
+
+/* How many leading elements to write normally before out is aligned for VSTORE_NT; n when not streaming. */
+static inline size_t FN(stream_head)(const float *out, size_t n) {
+    const uintptr_t addr = (uintptr_t)out, align = VW * sizeof(float);
+    if (VW == 1 || n * sizeof(float) < STREAM_MIN_BYTES || addr % sizeof(float)) return n;
+    return (size_t)(((align - addr % align) % align) / sizeof(float));
+}
+
+/* Runs NAME##_run over [0, n): the unaligned head with plain stores, the rest streaming. ARGS(off) are
+ * the run's arguments for elements starting at off, length excluded. */
+#define STREAMED(NAME, out, n, ARGS)                               \
+    do {                                                           \
+        const size_t head_ = FN(stream_head)(out, n);              \
+        FN(NAME##_run)(ARGS(0), head_, 0);                         \
+        if (head_ < (n)) {                                         \
+            FN(NAME##_run)(ARGS(head_), (n) - head_, 1);           \
+            VFENCE();                                              \
+        }                                                          \
+    } while (0)
+
+static void FN(weighted_sum_run)(float *out, const float *const *src, size_t src_off, const float *w, size_t nsrc,
+                                 size_t n, int nt) {
+    const float uniform = 1.0f / (float)nsrc;
+    out += src_off;
+    size_t i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        VF w0 = VSET1(w ? w[0] : uniform);
+        VF a0 = VMUL(w0, VLOAD(src[0] + src_off + i));
+        VF a1 = VMUL(w0, VLOAD(src[0] + src_off + i + VW));
+        for (size_t j = 1; j < nsrc; j++) {
+            VF wj = VSET1(w ? w[j] : uniform);
+            a0 = VFMA(wj, VLOAD(src[j] + src_off + i), a0);
+            a1 = VFMA(wj, VLOAD(src[j] + src_off + i + VW), a1);
+        }
+        STORE_OUT(out + i, a0, nt);
+        STORE_OUT(out + i + VW, a1, nt);
+    }
+    for (; i < n; i++) {
+        float acc = (w ? w[0] : uniform) * src[0][src_off + i];
+        for (size_t j = 1; j < nsrc; j++) acc += (w ? w[j] : uniform) * src[j][src_off + i];
+        out[i] = acc;
+    }
+}
+
 static void FN(weighted_sum)(float *out, const float *const *src, const float *w, size_t nsrc, size_t n) {
     if (nsrc == 0) {
         memset(out, 0, n * sizeof(float));
         return;
     }
-    const float uniform = 1.0f / (float)nsrc;
-    size_t i = 0;
-    for (; i + 2 * VW <= n; i += 2 * VW) {
-        VF w0 = VSET1(w ? w[0] : uniform);
-        VF a0 = VMUL(w0, VLOAD(src[0] + i));
-        VF a1 = VMUL(w0, VLOAD(src[0] + i + VW));
-        for (size_t j = 1; j < nsrc; j++) {
-            VF wj = VSET1(w ? w[j] : uniform);
-            a0 = VFMA(wj, VLOAD(src[j] + i), a0);
-            a1 = VFMA(wj, VLOAD(src[j] + i + VW), a1);
-        }
-        VSTORE(out + i, a0);
-        VSTORE(out + i + VW, a1);
-    }
-    for (; i < n; i++) {
-        float acc = (w ? w[0] : uniform) * src[0][i];
-        for (size_t j = 1; j < nsrc; j++) acc += (w ? w[j] : uniform) * src[j][i];
-        out[i] = acc;
-    }
+#define WSUM_ARGS(off) out, src, off, w, nsrc
+    STREAMED(weighted_sum, out, n, WSUM_ARGS);
+#undef WSUM_ARGS
 }
 
 static void FN(axpy)(float *y, float a, const float *x, size_t n) {
@@ -47,11 +83,17 @@ static void FN(axpy)(float *y, float a, const float *x, size_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-static void FN(scale)(float *out, const float *x, float a, size_t n) {
+static void FN(scale_run)(float *out, const float *x, float a, size_t n, int nt) {
     VF va = VSET1(a);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTORE(out + i, VMUL(va, VLOAD(x + i)));
+    for (; i + VW <= n; i += VW) STORE_OUT(out + i, VMUL(va, VLOAD(x + i)), nt);
     for (; i < n; i++) out[i] = a * x[i];
+}
+
+static void FN(scale)(float *out, const float *x, float a, size_t n) {
+#define SCALE_ARGS(off) out + (off), x + (off), a
+    STREAMED(scale, out, n, SCALE_ARGS);
+#undef SCALE_ARGS
 }
 
 static double FN(dot)(const float *a, const float *b, size_t n) {
@@ -158,11 +200,14 @@ static void FN(f32_to_f16)(uint16_t *out, const float *in, size_t n) {
     for (; i < n; i++) out[i] = spirt_f32_to_f16_scalar(in[i]);
 }
 
-static void FN(f16_to_f32)(float *out, const uint16_t *in, size_t n) {
+static void FN(f16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTORE(out + i, VLOAD_F16(in + i));
+    for (; i + VW <= n; i += VW) STORE_OUT(out + i, VLOAD_F16(in + i), nt);
     for (; i < n; i++) out[i] = spirt_f16_to_f32_scalar(in[i]);
 }
+
+#define WIDEN_ARGS(off) out + (off), in + (off)
+static void FN(f16_to_f32)(float *out, const uint16_t *in, size_t n) { STREAMED(f16_to_f32, out, n, WIDEN_ARGS); }
 
 static void FN(f32_to_bf16)(uint16_t *out, const float *in, size_t n) {
     size_t i = 0;
@@ -170,11 +215,13 @@ static void FN(f32_to_bf16)(uint16_t *out, const float *in, size_t n) {
     for (; i < n; i++) out[i] = spirt_f32_to_bf16_scalar(in[i]);
 }
 
-static void FN(bf16_to_f32)(float *out, const uint16_t *in, size_t n) {
+static void FN(bf16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTORE(out + i, VLOAD_BF16(in + i));
+    for (; i + VW <= n; i += VW) STORE_OUT(out + i, VLOAD_BF16(in + i), nt);
     for (; i < n; i++) out[i] = spirt_bf16_to_f32_scalar(in[i]);
 }
+
+static void FN(bf16_to_f32)(float *out, const uint16_t *in, size_t n) { STREAMED(bf16_to_f32, out, n, WIDEN_ARGS); }
 
 static void FN(quantize_i8)(int8_t *out, const float *in, float scale, size_t n) {
     const float inv = 1.0f / scale;
@@ -191,11 +238,17 @@ static void FN(quantize_i8)(int8_t *out, const float *in, float scale, size_t n)
     }
 }
 
-static void FN(dequantize_i8)(float *out, const int8_t *in, float scale, size_t n) {
+static void FN(dequantize_i8_run)(float *out, const int8_t *in, float scale, size_t n, int nt) {
     VF vs = VSET1(scale);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTORE(out + i, VMUL(vs, VLOAD_I8(in + i)));
+    for (; i + VW <= n; i += VW) STORE_OUT(out + i, VMUL(vs, VLOAD_I8(in + i)), nt);
     for (; i < n; i++) out[i] = scale * (float)in[i];
+}
+
+static void FN(dequantize_i8)(float *out, const int8_t *in, float scale, size_t n) {
+#define DEQUANT_ARGS(off) out + (off), in + (off), scale
+    STREAMED(dequantize_i8, out, n, DEQUANT_ARGS);
+#undef DEQUANT_ARGS
 }
 
 const spirt_kernels KCAT(spirt_kernels, SIMD_SUFFIX) = {

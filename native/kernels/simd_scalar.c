@@ -9,6 +9,8 @@ typedef float VF;
 #define SIMD_NAME "scalar"
 #define VLOAD(p) (*(p))
 #define VSTORE(p, v) (*(p) = (v))
+#define VSTORE_NT(p, v) VSTORE(p, v)
+#define VFENCE() ((void)0)
 #define VSET1(x) ((float)(x))
 #define VADD(a, b) ((a) + (b))
 #define VSUB(a, b) ((a) - (b))
