@@ -88,7 +88,7 @@ describe('tensor wire format', () => {
   });
 
   test('unknown or missing dtype is rejected', () => {
-    expectFormatError(() => decodeTensor(spirt.Tensor.encode({ dtype: 42, shape: [1], data: new Uint8Array(4) }).finish()), 'ERR_UNKNOWN_DTYPE');
+    expectFormatError(() => decodeTensor(spirt.Tensor.encode({ dtype: 42 as spirt.DType, shape: [1], data: new Uint8Array(4) }).finish()), 'ERR_UNKNOWN_DTYPE');
     expectFormatError(() => decodeTensor(spirt.Tensor.encode({ shape: [1], data: new Uint8Array(4) }).finish()), 'ERR_UNKNOWN_DTYPE');
   });
 
