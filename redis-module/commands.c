@@ -205,12 +205,19 @@ int TensorAvg_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     RedisModule_AutoMemory(ctx);
     if (argc < 3) return RedisModule_WrongArity(ctx);
     size_t nsrc = (size_t)argc - 2;
+    /* dest is opened first and reused when it is also a source: a second handle on the same key would
+     * point at the value that storing the result frees */
+    RedisModuleKey *dkey;
+    Tensor *old;
+    Lookup dl = open_tensor(ctx, argv[1], REDISMODULE_WRITE, &dkey, &old);
+    if (dl == WRONG_TYPE) return RedisModule_ReplyWithError(ctx, REDISMODULE_ERRORMSG_WRONGTYPE);
     Tensor **src = RedisModule_Alloc(nsrc * sizeof(Tensor *));
     const char *err = NULL;
     char msg[160];
     for (size_t j = 0; j < nsrc && !err; j++) {
         RedisModuleKey *k;
-        Lookup l = open_tensor(ctx, argv[2 + j], REDISMODULE_READ, &k, &src[j]);
+        Lookup l = same_key(argv[2 + j], argv[1]) ? (src[j] = old, dl)
+                                                   : open_tensor(ctx, argv[2 + j], REDISMODULE_READ, &k, &src[j]);
         if (l == WRONG_TYPE) err = REDISMODULE_ERRORMSG_WRONGTYPE;
         else if (l == MISSING) snprintf(msg, sizeof msg, "ERR source %zu does not exist", j + 1), err = msg;
         else if (!(err = check_math_input(src[j], "source", msg, sizeof msg)) && j > 0) {
@@ -218,9 +225,6 @@ int TensorAvg_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
             else if (!tensor_same_shape(src[j], src[0])) err = "ERR sources have different shapes";
         }
     }
-    RedisModuleKey *dkey;
-    Tensor *old;
-    if (!err && open_tensor(ctx, argv[1], REDISMODULE_WRITE, &dkey, &old) == WRONG_TYPE) err = REDISMODULE_ERRORMSG_WRONGTYPE;
     if (err) {
         RedisModule_Free(src);
         return RedisModule_ReplyWithError(ctx, err);

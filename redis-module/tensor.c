@@ -41,11 +41,8 @@ const char *tensor_check_shape(DType dt, uint32_t ndim, const uint64_t *dims, ui
     if (!dtype_size(dt)) return "ERR unknown dtype";
     if (ndim > TENSOR_MAX_DIMS) return "ERR too many dimensions (at most 8)";
     uint64_t n = 1;
-    for (uint32_t i = 0; i < ndim; i++) {
-        if (dims[i] > TENSOR_MAX_BYTES) return "ERR tensor too large";
-        n *= dims[i];
-        if (n > TENSOR_MAX_BYTES) return "ERR tensor too large";
-    }
+    for (uint32_t i = 0; i < ndim; i++)
+        if (__builtin_mul_overflow(n, dims[i], &n) || n > TENSOR_MAX_BYTES) return "ERR tensor too large";
     if (n * dtype_size(dt) > TENSOR_MAX_BYTES) return "ERR tensor too large";
     *numel = n;
     *nbytes = (size_t)(n * dtype_size(dt));

@@ -32,7 +32,7 @@ describe('spirt CLI (built package)', () => {
         child.on('exit', () => reject(new Error(`exited early: ${out}`)));
       });
       const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
-      expect((await rawCommand({ port }, ['MODULE', 'LIST'])).toString()).toContain('spirt');
+      expect((await rawCommand({ port }, ['TENSOR.GET', 'nokey'])).toString()).toBe('$-1\r\n'); // module loaded
       const exited = new Promise((r) => child.on('exit', r));
       child.kill('SIGINT');
       expect(await exited).toBe(0);

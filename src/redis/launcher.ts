@@ -118,8 +118,9 @@ function wrapperCommand(): string[] {
   if (spawnSync('valgrind', ['--version']).status !== 0) {
     throw new RedisLaunchError('ERR_WRAPPER', 'valgrind is not installed (apt-get install -y valgrind)');
   }
+  const suppressions = process.env.SPIRT_VALGRIND_SUPP ? [`--suppressions=${process.env.SPIRT_VALGRIND_SUPP}`] : [];
   return ['valgrind', '--leak-check=full', '--errors-for-leak-kinds=definite', '--error-exitcode=99',
-    '--show-leak-kinds=definite', '--log-file=%VALGRIND_LOG%'];
+    '--show-leak-kinds=definite', ...suppressions, '--log-file=%VALGRIND_LOG%'];
 }
 
 export async function startRedis(options: StartRedisOptions = {}): Promise<RunningRedis> {

@@ -1,0 +1,172 @@
+// Tensors survive DEBUG RELOAD, an RDB restart, an AOF rewrite + restart, and reach a replica byte for byte.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { RunningRedis, startRedis } from '../../src/redis/launcher';
+import { randomF32 } from '../random';
+import { bytesOf, client, setF32, stopChecked } from './util';
+
+/** a mix of every kind of value the module stores: dtypes, shapes, accumulators, optimizer state */
+async function populate(r: Redis): Promise<string[]> {
+  await setF32(r, 'p', [64, 3], randomF32(192, 1));
+  await setF32(r, 'g', [64, 3], randomF32(192, 2));
+  await r.call('TENSOR.SET', 'h', 'FLOAT16', 'SHAPE', '4', 'BLOB', bytesOf(Uint16Array.of(0x3c00, 0x7c00, 0x7e00, 1)));
+  await r.call('TENSOR.SET', 'b', 'BFLOAT16', 'SHAPE', '2', 'BLOB', bytesOf(Uint16Array.of(0x3f80, 0xff80)));
+  await r.call('TENSOR.SET', 'd', 'FLOAT64', 'SHAPE', '1', '1', 'BLOB', bytesOf(Float64Array.of(Math.E)));
+  await r.call('TENSOR.SET', 'i8', 'INT8', 'SHAPE', '3', 'BLOB', bytesOf(Int8Array.of(-1, 0, 1)));
+  await r.call('TENSOR.SET', 'i32', 'INT32', 'SHAPE', 'BLOB', bytesOf(Int32Array.of(7)));
+  await r.call('TENSOR.SET', 'empty', 'FLOAT32', 'SHAPE', '0', 'BLOB', '');
+  await r.call('TENSOR.ACCUM', 'acc', 'g', 'WEIGHT', '0.25');
+  await r.call('TENSOR.ACCUM', 'acc', 'p');
+  await r.call('TENSOR.AVG', 'avg', 'p', 'g');
+  await r.call('TENSOR.SGD', 'p', 'g', 'LR', '0.1', 'MOMENTUM', '0.9', 'VELOCITY', 'vel');
+  await r.call('TENSOR.ADAM', 'p', 'acc', 'MKEY', 'm', 'VKEY', 'v', 'LR', '0.01', 'STEP', '1');
+  return ['p', 'g', 'h', 'b', 'd', 'i8', 'i32', 'empty', 'acc', 'avg', 'vel', 'm', 'v'];
+}
+
+interface Snapshot {
+  blob: Buffer;
+  meta: unknown;
+  digest: string;
+}
+
+async function snapshot(r: Redis, keys: string[]): Promise<Record<string, Snapshot>> {
+  const out: Record<string, Snapshot> = {};
+  for (const k of keys) {
+    out[k] = {
+      blob: (await r.callBuffer('TENSOR.GET', k)) as Buffer,
+      meta: await r.call('TENSOR.GET', k, 'META'),
+      digest: ((await r.call('DEBUG', 'DIGEST-VALUE', k)) as string[])[0],
+    };
+  }
+  return out;
+}
+
+function expectSame(a: Record<string, Snapshot>, b: Record<string, Snapshot>) {
+  expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+  for (const k of Object.keys(a)) {
+    expect({ key: k, same: b[k].blob.equals(a[k].blob) }).toEqual({ key: k, same: true });
+    expect(b[k].meta).toEqual(a[k].meta);
+    expect(b[k].digest).toBe(a[k].digest);
+  }
+}
+
+describe('persistence', () => {
+  test('DEBUG RELOAD keeps every tensor bit-identical', async () => {
+    const redis = await startRedis({ enableDebug: true });
+    const r = client(redis);
+    try {
+      const keys = await populate(r);
+      const before = await snapshot(r, keys);
+      expect(await r.call('DEBUG', 'RELOAD')).toBe('OK');
+      expectSame(before, await snapshot(r, keys));
+    } finally {
+      r.disconnect();
+      await stopChecked(redis);
+    }
+  });
+
+  test('an RDB save survives a server restart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-rdb-'));
+    try {
+      let redis = await startRedis({ enableDebug: true, dir });
+      let r = client(redis);
+      const keys = await populate(r);
+      const before = await snapshot(r, keys);
+      expect(await r.save()).toBe('OK');
+      r.disconnect();
+      await stopChecked(redis);
+      redis = await startRedis({ enableDebug: true, dir });
+      r = client(redis);
+      expectSame(before, await snapshot(r, keys));
+      r.disconnect();
+      await stopChecked(redis);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an AOF rewrite (TENSOR.RESTORE records) survives a restart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-aof-'));
+    const args = ['--appendonly', 'yes', '--aof-use-rdb-preamble', 'no', '--appendfsync', 'always'];
+    try {
+      let redis = await startRedis({ enableDebug: true, dir, args });
+      let r = client(redis);
+      const keys = await populate(r);
+      const before = await snapshot(r, keys);
+      await r.bgrewriteaof();
+      for (let i = 0; i < 200 && (await r.info('persistence')).includes('aof_rewrite_in_progress:1'); i++) {
+        await new Promise((res) => setTimeout(res, 25));
+      }
+      // changes after the rewrite land in the incremental AOF as replicated TENSOR.RESTORE commands
+      await r.call('TENSOR.SGD', 'p', 'g', 'LR', '0.5');
+      before.p = (await snapshot(r, ['p'])).p;
+      const aofDir = path.join(dir, 'appendonlydir');
+      const aof = fs.readdirSync(aofDir).map((f) => fs.readFileSync(path.join(aofDir, f), 'latin1')).join('');
+      expect(aof).toContain('TENSOR.RESTORE');
+      r.disconnect();
+      await stopChecked(redis);
+      redis = await startRedis({ enableDebug: true, dir, args });
+      r = client(redis);
+      expectSame(before, await snapshot(r, keys));
+      r.disconnect();
+      await stopChecked(redis);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a corrupt RDB payload is refused without crashing the loader', async () => {
+    const redis = await startRedis({ enableDebug: true });
+    const r = client(redis);
+    try {
+      await setF32(r, 'x', [4], Float32Array.of(1, 2, 3, 4));
+      const dump = (await r.dumpBuffer('x')) as Buffer;
+      expect(await r.call('RESTORE', 'y', '0', dump)).toBe('OK');
+      expect(((await r.callBuffer('TENSOR.GET', 'y')) as Buffer).equals(bytesOf(Float32Array.of(1, 2, 3, 4)))).toBe(true);
+      // flip bytes inside the payload (skipping the trailing version + CRC, which would be caught earlier)
+      for (let i = 10; i < dump.length - 10; i += 3) {
+        const bad = Buffer.from(dump);
+        bad[i] ^= 0xff;
+        await r.call('RESTORE', `bad${i}`, '0', bad, 'REPLACE').catch(() => undefined);
+      }
+      expect(await r.ping()).toBe('PONG');
+    } finally {
+      r.disconnect();
+      await stopChecked(redis);
+    }
+  });
+});
+
+describe('replication', () => {
+  let primary: RunningRedis, replica: RunningRedis;
+  let rp: Redis, rr: Redis;
+  beforeAll(async () => {
+    primary = await startRedis({ enableDebug: true });
+    // the replica runs another SIMD path: it must still hold the primary's exact bytes
+    replica = await startRedis({ enableDebug: true, env: { ...process.env, SPIRT_SIMD: 'scalar' } });
+    rp = client(primary);
+    rr = client(replica);
+  });
+  afterAll(async () => {
+    rp.disconnect();
+    rr.disconnect();
+    await Promise.all([stopChecked(primary), stopChecked(replica)]);
+  });
+
+  test('a replica receives every result byte for byte, including later in-place updates', async () => {
+    const seed = ['seed'];
+    await setF32(rp, 'seed', [4], Float32Array.of(1, 2, 3, 4)); // present before the full sync
+    expect(await rr.call('REPLICAOF', '127.0.0.1', String(primary.port))).toBe('OK');
+    for (let i = 0; i < 400 && !(await rr.info('replication')).includes('master_link_status:up'); i++) {
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    const keys = [...seed, ...(await populate(rp))];
+    for (let step = 1; step <= 3; step++) {
+      await rp.call('TENSOR.ADAM', 'p', 'g', 'MKEY', 'm', 'VKEY', 'v', 'LR', '0.01', 'STEP', String(step + 1));
+    }
+    expect(await rp.call('WAIT', '1', '5000')).toBe(1);
+    expectSame(await snapshot(rp, keys), await snapshot(rr, keys));
+  });
+});
