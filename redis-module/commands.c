@@ -91,7 +91,22 @@ static void store_f32_chunk(Tensor *t, size_t off, size_t len, const float *src)
     }
 }
 
+/* Whether anything would receive a replicated command: the AOF, a connected replica, or the backlog a
+ * reconnecting replica resumes from (the same test Redis applies before propagating). Building the
+ * TENSOR.RESTORE arguments copies the whole tensor, so it is skipped when nobody would read them. */
+static int propagation_needed(RedisModuleCtx *ctx) {
+    if (RedisModule_GetContextFlags(ctx) & REDISMODULE_CTX_FLAGS_AOF) return 1;
+    RedisModuleServerInfoData *info = RedisModule_GetServerInfo(ctx, "replication");
+    if (!info) return 1;
+    int err1 = 0, err2 = 0;
+    unsigned long long replicas = RedisModule_ServerInfoGetFieldUnsigned(info, "connected_slaves", &err1);
+    unsigned long long backlog = RedisModule_ServerInfoGetFieldUnsigned(info, "repl_backlog_active", &err2);
+    RedisModule_FreeServerInfo(ctx, info);
+    return err1 || err2 || replicas > 0 || backlog > 0;
+}
+
 static void replicate_tensor(RedisModuleCtx *ctx, RedisModuleString *key, const Tensor *t) {
+    if (!propagation_needed(ctx)) return;
     unsigned char header[TENSOR_HEADER_MAX];
     size_t len = tensor_header(t, header);
     RedisModule_Replicate(ctx, "TENSOR.RESTORE", "sbb", key, (const char *)header, len, (const char *)t->data,
@@ -140,7 +155,7 @@ int TensorSet_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         if ((err = tensor_check_shape((DType)dt, ndim, dims, &numel, &nbytes))) return RedisModule_ReplyWithError(ctx, err);
         blob = RedisModule_StringPtrLen(argv[argc - 1], &blob_len);
         if (blob_len != nbytes) return RedisModule_ReplyWithError(ctx, "ERR BLOB length does not match shape and dtype");
-        t = tensor_new((DType)dt, ndim, dims);
+        t = tensor_alloc((DType)dt, ndim, dims);
         memcpy(t->data, blob, nbytes);
     }
     store_new(ctx, key, argv[1], t);
@@ -229,7 +244,11 @@ int TensorAvg_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         RedisModule_Free(src);
         return RedisModule_ReplyWithError(ctx, err);
     }
-    Tensor *out = tensor_new(math_dtype(src[0]), src[0]->ndim, src[0]->shape);
+    /* a plain dest of the right dtype and shape is overwritten in place (no allocation, no page faults):
+     * each output element depends only on the sources' elements at the same index, read before it is stored */
+    const int in_place = dl == FOUND && !old->is_accumulator && old->dtype == math_dtype(src[0]) &&
+                         tensor_same_shape(old, src[0]);
+    Tensor *out = in_place ? old : tensor_alloc(math_dtype(src[0]), src[0]->ndim, src[0]->shape);
     int plain_f32 = out->dtype == DTYPE_FLOAT32;
     for (size_t j = 0; j < nsrc; j++) plain_f32 &= !src[j]->is_accumulator;
     if (plain_f32) {
@@ -248,7 +267,8 @@ int TensorAvg_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         }
     }
     RedisModule_Free(src);
-    store_new(ctx, dkey, argv[1], out);
+    if (in_place) replicate_tensor(ctx, argv[1], out);
+    else store_new(ctx, dkey, argv[1], out);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 

@@ -12,6 +12,7 @@
 #define REDISMODULE_READ (1 << 0)
 #define REDISMODULE_WRITE (1 << 1)
 #define REDISMODULE_KEYTYPE_EMPTY 0
+#define REDISMODULE_CTX_FLAGS_AOF (1 << 6)
 #define REDISMODULE_OPTIONS_HANDLE_IO_ERRORS (1 << 0)
 #define REDISMODULE_TYPE_METHOD_VERSION 3 /* copy callback: Redis >= 6.2 */
 #define REDISMODULE_ERRORMSG_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -22,6 +23,7 @@ typedef struct RedisModuleString RedisModuleString;
 typedef struct RedisModuleIO RedisModuleIO;
 typedef struct RedisModuleType RedisModuleType;
 typedef struct RedisModuleDigest RedisModuleDigest;
+typedef struct RedisModuleServerInfoData RedisModuleServerInfoData;
 
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void *(*RedisModuleTypeLoadFunc)(RedisModuleIO *rdb, int encver);
@@ -90,7 +92,11 @@ typedef struct RedisModuleTypeMethods {
     X(void, Log, (RedisModuleCtx *, const char *, const char *, ...))                                       \
     X(int, IsKeysPositionRequest, (RedisModuleCtx *))                                                       \
     X(void, KeyAtPos, (RedisModuleCtx *, int))                                                              \
-    X(void, AutoMemory, (RedisModuleCtx *))
+    X(void, AutoMemory, (RedisModuleCtx *))                                                                 \
+    X(int, GetContextFlags, (RedisModuleCtx *))                                                             \
+    X(RedisModuleServerInfoData *, GetServerInfo, (RedisModuleCtx *, const char *))                         \
+    X(unsigned long long, ServerInfoGetFieldUnsigned, (RedisModuleServerInfoData *, const char *, int *))   \
+    X(void, FreeServerInfo, (RedisModuleCtx *, RedisModuleServerInfoData *))
 
 #define RM_DECLARE(ret, name, args) extern ret(*RedisModule_##name) args;
 RM_API_LIST(RM_DECLARE)

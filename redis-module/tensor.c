@@ -49,7 +49,7 @@ const char *tensor_check_shape(DType dt, uint32_t ndim, const uint64_t *dims, ui
     return NULL;
 }
 
-Tensor *tensor_new(DType dt, uint32_t ndim, const uint64_t *dims) {
+Tensor *tensor_alloc(DType dt, uint32_t ndim, const uint64_t *dims) {
     uint64_t numel;
     size_t nbytes;
     if (tensor_check_shape(dt, ndim, dims, &numel, &nbytes)) return NULL;
@@ -61,12 +61,17 @@ Tensor *tensor_new(DType dt, uint32_t ndim, const uint64_t *dims) {
     t->numel = numel;
     t->nbytes = nbytes;
     t->data = RedisModule_Alloc(nbytes ? nbytes : 1);
-    memset(t->data, 0, nbytes);
+    return t;
+}
+
+Tensor *tensor_new(DType dt, uint32_t ndim, const uint64_t *dims) {
+    Tensor *t = tensor_alloc(dt, ndim, dims);
+    if (t) memset(t->data, 0, t->nbytes);
     return t;
 }
 
 Tensor *tensor_clone(const Tensor *src) {
-    Tensor *t = tensor_new(src->dtype, src->ndim, src->shape);
+    Tensor *t = tensor_alloc(src->dtype, src->ndim, src->shape);
     t->is_accumulator = src->is_accumulator;
     t->count = src->count;
     t->weight_sum = src->weight_sum;
@@ -150,7 +155,7 @@ const char *tensor_from_proto(const unsigned char *buf, size_t len, Tensor **out
     size_t nbytes;
     if ((err = tensor_check_shape((DType)dtype, ndim, dims, &numel, &nbytes))) return err;
     if (data_len != nbytes) return "ERR PROTO data length does not match shape and dtype";
-    Tensor *t = tensor_new((DType)dtype, ndim, dims);
+    Tensor *t = tensor_alloc((DType)dtype, ndim, dims);
     if (nbytes) memcpy(t->data, data, nbytes);
     *out = t;
     return NULL;
@@ -234,7 +239,7 @@ const char *tensor_from_header(const unsigned char *buf, size_t len, const unsig
     if (err) return err;
     if ((err = check_state(dt, is_acc, count, weight_sum))) return err;
     if (nbytes != expect || data_len != expect) return "ERR data length does not match the header's shape";
-    Tensor *t = tensor_new(dt, ndim, dims);
+    Tensor *t = tensor_alloc(dt, ndim, dims);
     t->is_accumulator = is_acc;
     t->count = count;
     t->weight_sum = weight_sum;

@@ -42,8 +42,10 @@ int dtype_is_float_math(DType dt);
 
 /* Checks ndim/dims and computes numel and byte size; returns NULL or a static error message. */
 const char *tensor_check_shape(DType dt, uint32_t ndim, const uint64_t *dims, uint64_t *numel, size_t *nbytes);
-/* A zeroed tensor; NULL when out of memory. */
+/* A zeroed tensor (tensor_new) or one whose data the caller overwrites whole (tensor_alloc): skipping the
+ * zeroing saves touching every page twice. NULL for an invalid shape. */
 Tensor *tensor_new(DType dt, uint32_t ndim, const uint64_t *dims);
+Tensor *tensor_alloc(DType dt, uint32_t ndim, const uint64_t *dims);
 Tensor *tensor_clone(const Tensor *t);
 void tensor_free(Tensor *t);
 int tensor_same_shape(const Tensor *a, const Tensor *b);

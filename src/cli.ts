@@ -36,16 +36,18 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 
 async function runRedis(args: ParsedArgs): Promise<void> {
   const port = args.flags.get('port');
+  // listen for Ctrl-C before starting anything, so no signal can arrive unhandled
+  const interrupted = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   const redis = await startRedis({
     module: !args.flags.has('no-module'),
     unixSocket: args.flags.has('unix'),
     ...(typeof port === 'string' ? { port: Number(port) } : {}),
   });
   process.stdout.write(`redis-server ready at ${redis.url} (pid ${redis.pid}, log ${redis.logFile}); Ctrl-C stops it\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await interrupted;
   await redis.stop();
 }
 

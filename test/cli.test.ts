@@ -33,9 +33,9 @@ describe('spirt CLI (built package)', () => {
       });
       const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
       expect((await rawCommand({ port }, ['TENSOR.GET', 'nokey'])).toString()).toBe('$-1\r\n'); // module loaded
-      const exited = new Promise((r) => child.on('exit', r));
+      const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
       child.kill('SIGINT');
-      expect(await exited).toBe(0);
+      expect(await exited).toEqual({ code: 0, signal: null });
       await expect(rawCommand({ port }, ['PING'])).rejects.toThrow();
     } finally {
       child.kill('SIGKILL');
