@@ -1,7 +1,8 @@
 // `npx spirt <command>`: the package's command line.
-import { SpirtError } from './errors';
+import { ArgumentError, SpirtError } from './errors';
 import { startRedis } from './redis/launcher';
 import { modulePath } from './redis/modulePath';
+import { AVERAGING_STRATEGIES, AveragingStrategy } from './store/averaging';
 
 const USAGE = `usage: spirt <command>
 
@@ -9,6 +10,11 @@ commands:
   module-path                 print the absolute path of the built Redis module
   redis [--port N] [--unix] [--no-module]
                               run a private redis-server with the module loaded, in the foreground
+  bench averaging [--params 2.5e6,8e6,11.69e6] [--peers 2,4,8,16] [--client ioredis|redis]
+                  [--strategies in-db,client,lua] [--reps 3] [--url redis://...] [--out DIR]
+                              in-database vs client-side vs Lua averaging of N peers' gradients;
+                              prints a table, writes averaging.json and averaging.svg to DIR
+                              (default bench/results), on a private embedded Redis unless --url
 `;
 
 export interface ParsedArgs {
@@ -32,6 +38,54 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     else flags.set(a.slice(2), true);
   }
   return { positional, flags };
+}
+
+function numberList(value: string | true | undefined, name: string): number[] | undefined {
+  if (value === undefined) return undefined;
+  if (value === true) throw new ArgumentError('ERR_ARGUMENT', `--${name} needs a comma-separated list`);
+  return value.split(',').map((v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new ArgumentError('ERR_ARGUMENT', `--${name}: '${v}' is not a positive number`);
+    return Math.round(n);
+  });
+}
+
+function stringFlag(args: ParsedArgs, name: string): string | undefined {
+  const v = args.flags.get(name);
+  if (v === true) throw new ArgumentError('ERR_ARGUMENT', `--${name} needs a value`);
+  return v;
+}
+
+async function runBench(args: ParsedArgs): Promise<number> {
+  const [, what] = args.positional;
+  if (what !== 'averaging') throw new ArgumentError('ERR_ARGUMENT', `unknown benchmark '${what ?? ''}' (averaging)`);
+  const { runAveragingBench, formatAveragingTable } = await import('./bench/averaging');
+  const client = stringFlag(args, 'client') ?? 'ioredis';
+  if (client !== 'ioredis' && client !== 'redis') throw new ArgumentError('ERR_ARGUMENT', '--client must be ioredis or redis');
+  const strategies = stringFlag(args, 'strategies')?.split(',') as AveragingStrategy[] | undefined;
+  for (const s of strategies ?? []) {
+    if (!AVERAGING_STRATEGIES.includes(s)) throw new ArgumentError('ERR_ARGUMENT', `--strategies: unknown '${s}' (${AVERAGING_STRATEGIES.join(', ')})`);
+  }
+  const reps = numberList(args.flags.get('reps'), 'reps')?.[0];
+  const url = stringFlag(args, 'url');
+  const outDir = stringFlag(args, 'out');
+  const params = numberList(args.flags.get('params'), 'params');
+  const peers = numberList(args.flags.get('peers'), 'peers');
+  const result = await runAveragingBench({
+    client, ...(strategies ? { strategies } : {}), ...(reps ? { reps } : {}), ...(url ? { url } : {}),
+    ...(outDir ? { outDir } : {}), ...(params ? { params } : {}), ...(peers ? { peers } : {}),
+  });
+  const m = result.machine;
+  process.stdout.write(`\n${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}, Redis ${m.redis}, client ${result.client}\n\n`);
+  process.stdout.write(`${formatAveragingTable(result)}\n\n`);
+  const h = result.headline;
+  if (h) {
+    process.stdout.write(`${(h.params / 1e6).toFixed(2)}M params, ${h.peers} peers: in-db ${h.inDbMs.toFixed(1)} ms vs client ${h.clientMs.toFixed(1)} ms = ` +
+      `${h.reductionPct.toFixed(1)}% less time (target 95%: ${h.targetMet ? 'met' : 'MISSED'})` +
+      `${h.speedupVsLua ? `; ${h.speedupVsLua.toFixed(0)}x faster than Lua (${h.luaMs!.toFixed(0)} ms)` : ''}\n`);
+  }
+  process.stdout.write(`written: ${result.files.json}, ${result.files.svg}\n`);
+  return 0;
 }
 
 async function runRedis(args: ParsedArgs): Promise<void> {
@@ -62,6 +116,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'redis':
         await runRedis(args);
         return 0;
+      case 'bench':
+        return await runBench(args);
       case undefined:
       case 'help':
         process.stdout.write(USAGE);

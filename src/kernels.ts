@@ -291,3 +291,38 @@ export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: F
   native.topK(grad, residual, kk, indices, values);
   return { indices, values, length: grad.length };
 }
+
+export interface GemmOptions {
+  /** use A transposed: A is stored k x m */
+  transA?: boolean;
+  /** use B transposed: B is stored n x k */
+  transB?: boolean;
+  alpha?: number;
+  /** C = alpha * op(A) op(B) + beta * C; 0 (default) overwrites C */
+  beta?: number;
+}
+
+function gemmArgs(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C: Float32Array | undefined, o: GemmOptions) {
+  requireInteger(m, 'm', 0);
+  requireInteger(n, 'n', 0);
+  requireInteger(k, 'k', 0);
+  requireSameLength(m * k, requireF32(A, 'A'), 'A');
+  requireSameLength(k * n, requireF32(B, 'B'), 'B');
+  const c = outputArray(C, Float32Array, m * n, 'C');
+  const ta = Boolean(o.transA), tb = Boolean(o.transB);
+  return [ta, tb, m, n, k, requireNumber(o.alpha ?? 1, 'alpha'), A, ta ? m : k, B, tb ? k : n,
+    requireNumber(o.beta ?? 0, 'beta'), c, n] as const;
+}
+
+/** Dense row-major matrix product C (m x n) = alpha * op(A) (m x k) . op(B) (k x n) + beta * C, single-threaded. */
+export function gemm(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C?: Float32Array, options: GemmOptions = {}): Float32Array {
+  const args = gemmArgs(m, n, k, A, B, C, options);
+  native.sgemm(...args);
+  return args[11];
+}
+/** gemm with C's rows split across threads, off the event loop. */
+export async function gemmAsync(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C?: Float32Array, options: GemmOptions = {}): Promise<Float32Array> {
+  const args = gemmArgs(m, n, k, A, B, C, options);
+  await native.sgemm(...args, true);
+  return args[11];
+}

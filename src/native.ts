@@ -26,6 +26,8 @@ export interface NativeAddon {
   dequantizeI8(out: Float32Array, q: Int8Array, scale: number, async?: boolean): void | Promise<void>;
   topK(grad: Float32Array, residual: Float32Array, k: number, indices: Uint32Array, values: Float32Array): number;
   clipByGlobalNorm(tensors: Float32Array[], maxNorm: number): number;
+  sgemm(transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, A: Float32Array, lda: number,
+    B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number, async?: boolean): void | Promise<void>;
 }
 
 function load(): NativeAddon {

@@ -166,3 +166,17 @@ export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: F
   for (const i of chosen) residual[i] = 0;
   return { indices, values, length: grad.length };
 }
+
+/** Reference matrix product, row-major, double accumulation. */
+export function gemm(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C: Float32Array,
+  o: { transA?: boolean; transB?: boolean; alpha?: number; beta?: number } = {}): Float32Array {
+  const alpha = o.alpha ?? 1, beta = o.beta ?? 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (o.transA ? A[p * m + i] : A[i * k + p]) * (o.transB ? B[j * k + p] : B[p * n + j]);
+      C[i * n + j] = alpha * s + (beta === 0 ? 0 : beta * C[i * n + j]);
+    }
+  }
+  return C;
+}

@@ -253,6 +253,29 @@ describe(`kernels on the ${k.simd.path} path`, () => {
     expect(Array.from(await k.dequantizeInt8Async(q.values, q.scale))).toEqual(Array.from(k.dequantizeInt8(q.values, q.scale)));
   });
 
+  test.each([
+    [1, 1, 1], [3, 5, 7], [12, 32, 256], [13, 33, 257], [50, 70, 300], [128, 96, 600], [7, 1000, 3], [0, 5, 5], [5, 5, 0],
+  ])('gemm m=%i n=%i k=%i, every transpose, alpha and beta', (m, n, depth) => {
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+      const A = randomF32(m * depth, m + 3 * depth), B = randomF32(depth * n, n + 5 * depth), C0 = randomF32(m * n, 77);
+      for (const [alpha, beta] of [[1, 0], [0.5, 2]]) {
+        const opts = { transA, transB, alpha, beta };
+        const got = k.gemm(m, n, depth, A, B, Float32Array.from(C0), opts);
+        const want = ref.gemm(m, n, depth, A, B, Float32Array.from(C0), opts);
+        expectClose(got, want, 1e-5, 1e-5 * Math.sqrt(depth + 1), `gemm ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`);
+      }
+    }
+  });
+
+  test('gemmAsync splits rows across threads with the same result', async () => {
+    const [m, n, depth] = [333, 129, 77];
+    const A = randomF32(m * depth, 1), B = randomF32(depth * n, 2);
+    expect(Array.from(await k.gemmAsync(m, n, depth, A, B))).toEqual(Array.from(k.gemm(m, n, depth, A, B)));
+    const At = randomF32(depth * m, 3);
+    expect(Array.from(await k.gemmAsync(m, n, depth, At, B, undefined, { transA: true })))
+      .toEqual(Array.from(k.gemm(m, n, depth, At, B, undefined, { transA: true })));
+  });
+
   test('mismatched or wrong arguments throw clear errors before any work', async () => {
     const a = new Float32Array(4), b = new Float32Array(5);
     expect(() => k.mean([a, b])).toThrow(/sources\[1\] has 5 elements, expected 4/);
@@ -276,6 +299,9 @@ describe(`kernels on the ${k.simd.path} path`, () => {
     expect(() => k.topKWithErrorFeedback(a, 1, b)).toThrow(/residual has 5 elements/);
     expect(() => k.clipByGlobalNorm([a], -1)).toThrow(/maxNorm/);
     await expect(k.meanAsync([a, b])).rejects.toThrow(ArgumentError);
+    expect(() => k.gemm(2, 2, 2, a, b)).toThrow(/B has 5 elements, expected 4/);
+    expect(() => k.gemm(2, 2, 2, a, a, b)).toThrow(/C has 5 elements, expected 4/);
+    expect(() => k.gemm(-1, 2, 2, a, a)).toThrow(/m must be an integer >= 0/);
     await expect(k.adamStepAsync(a, b, { m: a, v: a }, { lr: 0.1, step: 1 })).rejects.toThrow(/grad has 5 elements/);
   });
 });

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "model_binding.h"
 #include "spirt_kernels.h"
 
 namespace {
@@ -22,13 +24,17 @@ struct Job {
   std::function<double(size_t, size_t)> run;
   enum Combine { None, Sum, Max } combine = None;
   bool splittable = true;
+  size_t min_chunk = 1 << 16;  // smallest range worth a thread of its own
+  // set by a range that could not run (worker threads must not throw); reported as failure_message
+  std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
+  const char *failure_message = "spirt native: kernel failed";
 };
 
 double RunRange(const Job &job, unsigned threads) {
-  const size_t min_chunk = 1 << 16;
-  size_t parts = job.splittable ? std::min<size_t>(threads, std::max<size_t>(1, job.n / min_chunk)) : 1;
+  size_t parts = job.splittable ? std::min<size_t>(threads, std::max<size_t>(1, job.n / job.min_chunk)) : 1;
   if (parts <= 1) return job.run(0, job.n);
-  size_t chunk = (job.n / parts + 63) & ~size_t(63);
+  size_t chunk = (job.n + parts - 1) / parts;
+  if (chunk >= 64) chunk = (chunk + 63) & ~size_t(63);  // keeps element ranges vector-aligned
   std::vector<double> partial(parts, 0.0);
   std::vector<std::thread> pool;
   for (size_t p = 1; p < parts; p++) {
@@ -52,7 +58,10 @@ class JobWorker : public Napi::AsyncWorker {
     for (auto &v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { result_ = RunRange(job_, std::max(1u, std::thread::hardware_concurrency())); }
+  void Execute() override {
+    result_ = RunRange(job_, std::max(1u, std::thread::hardware_concurrency()));
+    if (*job_.failed) SetError(job_.failure_message);
+  }
   void OnOK() override {
     deferred_.Resolve(job_.combine == Job::None ? Env().Undefined() : Napi::Number::New(Env(), result_));
   }
@@ -75,6 +84,7 @@ Napi::Value Dispatch(const Napi::CallbackInfo &info, Job job, std::vector<Napi::
     return promise;
   }
   double r = job.run(0, job.n);
+  if (*job.failed) throw Napi::Error::New(env, job.failure_message);
   return job.combine == Job::None ? env.Undefined() : Napi::Number::New(env, r);
 }
 
@@ -283,6 +293,42 @@ Napi::Value DequantizeI8(const Napi::CallbackInfo &info) {
   return Dispatch(info, std::move(job), {out, in}, 3);
 }
 
+// sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, async?): C = alpha op(A) op(B) + beta C,
+// op(A) m x k, op(B) k x n. The async form splits C's rows across threads.
+Napi::Value Sgemm(const Napi::CallbackInfo &info) {
+  const int ta = info[0].ToBoolean().Value(), tb = info[1].ToBoolean().Value();
+  const double dims[] = {Num(info, 2, "m"), Num(info, 3, "n"), Num(info, 4, "k"), Num(info, 7, "lda"), Num(info, 9, "ldb"),
+                         Num(info, 12, "ldc")};
+  for (double d : dims)
+    if (!(d >= 0) || d != std::floor(d)) throw Napi::RangeError::New(info.Env(), "spirt native: GEMM sizes must be non-negative integers");
+  const size_t m = (size_t)dims[0], n = (size_t)dims[1], k = (size_t)dims[2], lda = (size_t)dims[3], ldb = (size_t)dims[4],
+               ldc = (size_t)dims[5];
+  auto A = F32(info, 6, "A");
+  auto B = F32(info, 8, "B");
+  auto C = F32(info, 11, "C");
+  // the last element each operand's layout touches must lie inside it
+  auto fits = [](size_t rows, size_t cols, size_t ld, size_t len) {
+    return rows == 0 || cols == 0 || (ld >= cols && (rows - 1) * ld + cols <= len);
+  };
+  if (!fits(ta ? k : m, ta ? m : k, lda, A.ElementLength()) || !fits(tb ? n : k, tb ? k : n, ldb, B.ElementLength()) ||
+      !fits(m, n, ldc, C.ElementLength()))
+    throw Napi::RangeError::New(info.Env(), "spirt native: GEMM operand too small for its sizes and leading dimension");
+  const float alpha = (float)Num(info, 5, "alpha"), beta = (float)Num(info, 10, "beta");
+  const float *pa = A.Data(), *pb = B.Data();
+  float *pc = C.Data();
+  Job job;
+  job.n = m;
+  job.min_chunk = 64;
+  job.failure_message = "spirt native: out of memory for GEMM packing buffers";
+  auto failed = job.failed;
+  job.run = [=](size_t b, size_t e) {
+    const float *a_rows = ta ? pa + b : pa + b * lda;  // rows of op(A) are columns of A when transposed
+    if (K->sgemm(ta, tb, e - b, n, k, alpha, a_rows, lda, pb, ldb, beta, pc + b * ldc, ldc)) *failed = true;
+    return 0.0;
+  };
+  return Dispatch(info, std::move(job), {A, B, C}, 13);
+}
+
 // topK(grad, residual, k, indices, values) -> count
 Napi::Value TopK(const Napi::CallbackInfo &info) {
   auto grad = F32(info, 0, "grad");
@@ -345,10 +391,49 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["quantizeI8"] = Napi::Function::New(env, QuantizeI8);
   exports["dequantizeI8"] = Napi::Function::New(env, DequantizeI8);
   exports["topK"] = Napi::Function::New(env, TopK);
+  exports["sgemm"] = Napi::Function::New(env, Sgemm);
+  exports["NativeModel"] = spirt_addon::DefineNativeModel(env);
   exports["clipByGlobalNorm"] = Napi::Function::New(env, ClipByGlobalNorm);
   return exports;
 }
 
 }  // namespace
+
+const spirt_kernels *spirt_kernels_active() { return K; }
+
+namespace spirt_addon {
+
+class TaskWorker : public Napi::AsyncWorker {
+ public:
+  TaskWorker(Napi::Env env, Task task, const std::vector<Napi::Value> &keep, Resolve resolve)
+      : Napi::AsyncWorker(env), task_(std::move(task)), resolve_(std::move(resolve)),
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    for (auto &v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    std::string error;
+    result_ = task_(error);
+    if (!error.empty()) SetError("spirt native: " + error);
+  }
+  void OnOK() override { deferred_.Resolve(resolve_(Env(), result_)); }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Task task_;
+  Resolve resolve_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::ObjectReference> refs_;
+  double result_ = 0;
+};
+
+Napi::Value RunAsync(Napi::Env env, Task task, const std::vector<Napi::Value> &keep, Resolve resolve) {
+  auto *w = new TaskWorker(env, std::move(task), keep, std::move(resolve));
+  auto promise = w->Promise();
+  w->Queue();
+  return promise;
+}
+
+}  // namespace spirt_addon
 
 NODE_API_MODULE(spirt, Init)

@@ -58,4 +58,9 @@ static inline void VSTORE_BF16(uint16_t *p, __m256 v) {
 #define VLOAD_BF16(p) \
     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 
+#define GEMM_MR 6
+#define GEMM_NRV 2
+
 #include "simd_body.h"
+#include "gemm_body.h"
+#include "simd_table.h"

@@ -45,4 +45,9 @@ static inline void VSTORE_BF16(uint16_t *p, __m512 v) {
 #define VLOAD_BF16(p) \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 
+#define GEMM_MR 12
+#define GEMM_NRV 2
+
 #include "simd_body.h"
+#include "gemm_body.h"
+#include "simd_table.h"

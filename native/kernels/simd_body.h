@@ -250,11 +250,3 @@ static void FN(dequantize_i8)(float *out, const int8_t *in, float scale, size_t 
     STREAMED(dequantize_i8, out, n, DEQUANT_ARGS);
 #undef DEQUANT_ARGS
 }
-
-const spirt_kernels KCAT(spirt_kernels, SIMD_SUFFIX) = {
-    SIMD_NAME,
-    FN(weighted_sum), FN(axpy), FN(scale), FN(dot), FN(sumsq), FN(maxabs),
-    FN(sgd), FN(adam),
-    FN(f32_to_f16), FN(f16_to_f32), FN(f32_to_bf16), FN(bf16_to_f32),
-    FN(quantize_i8), FN(dequantize_i8),
-};

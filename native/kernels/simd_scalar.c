@@ -32,4 +32,9 @@ typedef float VF;
 #define VSTORE_BF16(p, v) (*(p) = spirt_f32_to_bf16_scalar(v))
 #define VLOAD_BF16(p) spirt_bf16_to_f32_scalar(*(p))
 
+#define GEMM_MR 4
+#define GEMM_NRV 4
+
 #include "simd_body.h"
+#include "gemm_body.h"
+#include "simd_table.h"

@@ -50,6 +50,10 @@ typedef struct spirt_kernels {
     /* q = clamp(rint(x / scale), -127, 127); NaN -> 0 */
     void (*quantize_i8)(int8_t *out, const float *in, float scale, size_t n);
     void (*dequantize_i8)(float *out, const int8_t *in, float scale, size_t n);
+    /* C = alpha * op(A) . op(B) + beta * C, row-major, op = transpose when ta/tb; op(A) is M x K, op(B) K x N.
+     * Single-threaded. Returns 0, or -1 when its packing buffers cannot be allocated. */
+    int (*sgemm)(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
+                 const float *B, size_t ldb, float beta, float *C, size_t ldc);
 } spirt_kernels;
 
 /* The kernels chosen for this process: SPIRT_SIMD=scalar|avx2|avx512|neon forces one path,

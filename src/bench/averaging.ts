@@ -1,0 +1,215 @@
+// `spirt bench averaging`: in-database (TENSOR.AVG) vs client-side (fetch, native mean, write back) vs Lua
+// (the original SPIRT approach: JSON lists averaged by a script) for N peers' gradients already in Redis.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { ArgumentError } from '../errors';
+import { RunningRedis, startRedis } from '../redis/launcher';
+import { AVERAGING_STRATEGIES, AveragingStrategy, averageGradients, readAverage, storeGradient } from '../store/averaging';
+import { replyString } from '../store/reply';
+import { TensorStore } from '../store/tensorStore';
+import { SupportedClient } from '../store/transport';
+import { lineChartSvg } from './svg';
+
+/** MobileNetV3-small, DenseNet-121 and ResNet-18 parameter counts */
+export const DEFAULT_PARAMS = [2_500_000, 8_000_000, 11_690_000];
+export const DEFAULT_PEERS = [2, 4, 8, 16];
+const RESNET18 = 11_690_000;
+/** a strategy whose first run takes longer than this is measured once */
+const LONG_RUN_MS = 2000;
+
+export interface AveragingBenchOptions {
+  params?: number[];
+  peers?: number[];
+  client?: 'ioredis' | 'redis';
+  strategies?: AveragingStrategy[];
+  /** timed runs after a warm-up, median reported */
+  reps?: number;
+  /** an existing server with the module (default: a private embedded one) */
+  url?: string;
+  outDir?: string;
+  /** progress lines (default: stderr) */
+  log?: (line: string) => void;
+}
+
+export interface AveragingMeasurement {
+  params: number;
+  peers: number;
+  strategy: AveragingStrategy;
+  samplesMs: number[];
+  medianMs: number;
+  /** max |result - in-db result| */
+  maxAbsDiffVsInDb?: number;
+}
+
+export interface AveragingBenchResult {
+  date: string;
+  machine: { cpu: string; cores: number; memoryGiB: number; platform: string; node: string; redis: string };
+  client: string;
+  reps: number;
+  measurements: AveragingMeasurement[];
+  headline?: { params: number; peers: number; inDbMs: number; clientMs: number; reductionPct: number; luaMs?: number; speedupVsLua?: number; targetMet: boolean };
+  files: { json: string; svg: string };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Deterministic gradient-like values (xorshift), so runs are comparable. */
+export function syntheticGradient(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = (s / 4294967296 - 0.5) * 0.02;
+  }
+  return out;
+}
+
+async function openClient(kind: 'ioredis' | 'redis', redis: { url: string; socketPath?: string }) {
+  if (kind === 'ioredis') {
+    const c = redis.socketPath ? new Redis({ path: redis.socketPath }) : new Redis(redis.url);
+    return { client: c as unknown as SupportedClient, close: async () => void c.disconnect() };
+  }
+  let mod: typeof import('@redis/client');
+  try {
+    mod = require('@redis/client');
+  } catch {
+    throw new ArgumentError('ERR_CLIENT', "--client redis needs the '@redis/client' package (npm install @redis/client)");
+  }
+  const c = mod.createClient(redis.socketPath ? { socket: { path: redis.socketPath, tls: false as const } } : { url: redis.url });
+  await c.connect();
+  return { client: c as unknown as SupportedClient, close: async () => void (await c.close()) };
+}
+
+const fmtParams = (n: number) => `${(n / 1e6).toFixed(2)}M`;
+
+export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<AveragingBenchResult> {
+  const params = [...(o.params ?? DEFAULT_PARAMS)].sort((a, b) => a - b);
+  const peers = [...(o.peers ?? DEFAULT_PEERS)].sort((a, b) => a - b);
+  const strategies = o.strategies ?? [...AVERAGING_STRATEGIES];
+  const reps = o.reps ?? 3;
+  const clientKind = o.client ?? 'ioredis';
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  for (const p of params) if (!Number.isInteger(p) || p < 1) throw new ArgumentError('ERR_ARGUMENT', `--params: ${p} is not a positive integer`);
+  for (const p of peers) if (!Number.isInteger(p) || p < 1) throw new ArgumentError('ERR_ARGUMENT', `--peers: ${p} is not a positive integer`);
+  if (!Number.isInteger(reps) || reps < 1) throw new ArgumentError('ERR_ARGUMENT', '--reps must be an integer >= 1');
+  for (const s of strategies) if (!AVERAGING_STRATEGIES.includes(s)) throw new ArgumentError('ERR_ARGUMENT', `unknown strategy '${s}'`);
+
+  let embedded: RunningRedis | undefined;
+  if (!o.url) {
+    log('starting a private redis-server with the spirt module...');
+    embedded = await startRedis();
+  }
+  const target = embedded ?? { url: o.url! };
+  const { client, close } = await openClient(clientKind, target);
+  const store = new TensorStore(client);
+  const measurements: AveragingMeasurement[] = [];
+  try {
+    const info = replyString(await store.command('INFO', 'server'));
+    const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+    const total = params.length * peers.length * strategies.length;
+    let done = 0;
+    const maxPeers = peers[peers.length - 1];
+    for (const n of params) {
+      log(`seeding ${maxPeers} peers' gradients of ${fmtParams(n)} float32 parameters...`);
+      for (let j = 0; j < maxPeers; j++) {
+        const g = syntheticGradient(n, j + 1);
+        if (strategies.some((s) => s !== 'lua')) await storeGradient(store, `{bench}:g:${j}`, g, 'in-db');
+        if (strategies.includes('lua')) await storeGradient(store, `{bench}:json:${j}`, g, 'lua');
+      }
+      for (const p of peers) {
+        let inDbResult: Float32Array | undefined;
+        for (const strategy of strategies) {
+          const sources = Array.from({ length: p }, (_, j) => (strategy === 'lua' ? `{bench}:json:${j}` : `{bench}:g:${j}`));
+          const dest = `{bench}:avg:${strategy}`;
+          const time = async () => {
+            const t0 = process.hrtime.bigint();
+            await averageGradients(store, strategy, dest, sources);
+            return Number(process.hrtime.bigint() - t0) / 1e6;
+          };
+          const first = await time();
+          const samples = first > LONG_RUN_MS ? [first] : [];
+          while (samples.length < reps && first <= LONG_RUN_MS) samples.push(await time());
+          const m: AveragingMeasurement = { params: n, peers: p, strategy, samplesMs: samples, medianMs: median(samples) };
+          const result = await readAverage(store, dest, strategy);
+          if (strategy === 'in-db') inDbResult = Float32Array.from(result);
+          else if (inDbResult) {
+            let diff = 0;
+            for (let i = 0; i < n; i++) diff = Math.max(diff, Math.abs(result[i] - inDbResult[i]));
+            m.maxAbsDiffVsInDb = diff;
+          }
+          measurements.push(m);
+          log(`[${String(++done).padStart(2)}/${total}] ${fmtParams(n)} params x ${String(p).padStart(2)} peers, ${strategy.padEnd(6)}: ${m.medianMs.toFixed(1).padStart(9)} ms`);
+        }
+      }
+      const keys = Array.from({ length: maxPeers }, (_, j) => [`{bench}:g:${j}`, `{bench}:json:${j}`]).flat();
+      await store.command('DEL', ...keys, ...strategies.map((s) => `{bench}:avg:${s}`));
+    }
+    const find = (strategy: AveragingStrategy, n: number, p: number) =>
+      measurements.find((m) => m.strategy === strategy && m.params === n && m.peers === p);
+    const headN = params.includes(RESNET18) ? RESNET18 : params[params.length - 1];
+    const headP = peers.includes(4) ? 4 : peers[0];
+    const inDb = find('in-db', headN, headP), onClient = find('client', headN, headP), lua = find('lua', headN, headP);
+    const headline = inDb && onClient ? {
+      params: headN, peers: headP, inDbMs: inDb.medianMs, clientMs: onClient.medianMs,
+      reductionPct: (1 - inDb.medianMs / onClient.medianMs) * 100,
+      ...(lua ? { luaMs: lua.medianMs, speedupVsLua: lua.medianMs / inDb.medianMs } : {}),
+      targetMet: 1 - inDb.medianMs / onClient.medianMs >= 0.95,
+    } : undefined;
+
+    const outDir = path.resolve(o.outDir ?? 'bench/results');
+    fs.mkdirSync(outDir, { recursive: true });
+    const files = { json: path.join(outDir, 'averaging.json'), svg: path.join(outDir, 'averaging.svg') };
+    const colors: Record<AveragingStrategy, string> = { 'in-db': '#1b9e77', client: '#d95f02', lua: '#7570b3' };
+    fs.writeFileSync(files.svg, lineChartSvg(
+      `Averaging N peers' gradients in Redis (${clientKind}, median of ${reps})`,
+      params.map((n) => ({
+        title: `${fmtParams(n)} parameters`,
+        series: strategies.map((s) => ({
+          label: s, color: colors[s],
+          points: measurements.filter((m) => m.params === n && m.strategy === s).map((m) => ({ x: m.peers, y: m.medianMs })),
+        })),
+      })),
+      'peers', 'time per average'));
+    const result: AveragingBenchResult = {
+      date: new Date().toISOString(),
+      machine: {
+        cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+        platform: `${os.platform()} ${os.arch()}`, node: process.version, redis: redisVersion,
+      },
+      client: clientKind, reps, measurements, ...(headline ? { headline } : {}), files,
+    };
+    fs.writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);
+    return result;
+  } finally {
+    await store.close();
+    await close();
+    await embedded?.stop();
+  }
+}
+
+/** The results as a Markdown table: one row per size and peer count, one column per strategy. */
+export function formatAveragingTable(r: AveragingBenchResult): string {
+  const strategies = [...new Set(r.measurements.map((m) => m.strategy))];
+  const rows = new Map<string, AveragingMeasurement[]>();
+  for (const m of r.measurements) {
+    const k = `${m.params}|${m.peers}`;
+    rows.set(k, [...(rows.get(k) ?? []), m]);
+  }
+  const head = ['params', 'peers', ...strategies.map((s) => `${s} (ms)`)];
+  if (strategies.includes('in-db') && strategies.includes('client')) head.push('in-db vs client');
+  if (strategies.includes('in-db') && strategies.includes('lua')) head.push('in-db vs lua');
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const ms of rows.values()) {
+    const by = (s: AveragingStrategy) => ms.find((m) => m.strategy === s)?.medianMs;
+    const cells = [fmtParams(ms[0].params), String(ms[0].peers), ...strategies.map((s) => by(s)!.toFixed(1))];
+    if (head.includes('in-db vs client')) cells.push(`${((1 - by('in-db')! / by('client')!) * 100).toFixed(1)}% less time`);
+    if (head.includes('in-db vs lua')) cells.push(`${(by('lua')! / by('in-db')!).toFixed(0)}x faster`);
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
