@@ -8,7 +8,7 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const addon = require(path.join(root, 'build', 'Release', 'spirt.node'));
 const others = addon.simdAvailable.filter((p) => p !== addon.simdPath);
-const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['test/kernels.test.ts', 'test/module'];
+const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['test/kernels.test.ts', 'test/model.test.ts', 'test/module'];
 let failed = 0;
 for (const simdPath of others) {
   console.log(`\n=== SPIRT_SIMD=${simdPath}: ${suites.join(' ')} ===`);

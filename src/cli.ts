@@ -15,6 +15,9 @@ commands:
                               in-database vs client-side vs Lua averaging of N peers' gradients;
                               prints a table, writes averaging.json and averaging.svg to DIR
                               (default bench/results), on a private embedded Redis unless --url
+  train --local [--model mlp|cnn] [--epochs 3] [--batch 64] [--workers 2] [--lr 0.05] [--momentum 0.9]
+                [--seed 1] [--data DIR]
+                              train on Fashion-MNIST on this machine: loss and test accuracy per epoch
 `;
 
 export interface ParsedArgs {
@@ -88,6 +91,57 @@ async function runBench(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
+function progressBar(stream: NodeJS.WriteStream): (label: string, fraction: number, detail: string) => void {
+  let lastQuarter = -1;
+  return (label, fraction, detail) => {
+    if (stream.isTTY) {
+      const width = 30, filled = Math.round(fraction * width);
+      stream.write(`\r${label} [${'='.repeat(filled)}${filled < width ? '>' : ''}${' '.repeat(Math.max(0, width - filled - 1))}] ` +
+        `${(fraction * 100).toFixed(0).padStart(3)}% ${detail}   `);
+      if (fraction >= 1) stream.write('\n');
+    } else if (Math.floor(fraction * 4) > lastQuarter || fraction >= 1) {
+      lastQuarter = Math.floor(fraction * 4);
+      stream.write(`${label} ${(fraction * 100).toFixed(0)}% ${detail}\n`);
+    }
+    if (fraction >= 1) lastQuarter = -1;
+  };
+}
+
+async function runTrain(args: ParsedArgs): Promise<number> {
+  if (!args.flags.has('local')) {
+    throw new ArgumentError('ERR_ARGUMENT', 'only --local training (one machine) is available; peer-to-peer epochs are not built yet');
+  }
+  const { loadFashionMnist } = await import('./data/fashionMnist');
+  const { cnnSpec, mlpSpec } = await import('./model/spec');
+  const { trainLocal } = await import('./train/local');
+  const modelName = stringFlag(args, 'model') ?? 'mlp';
+  if (modelName !== 'mlp' && modelName !== 'cnn') throw new ArgumentError('ERR_ARGUMENT', '--model must be mlp or cnn');
+  const one = (name: string, fallback: number) => numberFlag(args, name) ?? fallback;
+  const dir = stringFlag(args, 'data');
+  const train = loadFashionMnist('train', ...(dir ? [dir] : []));
+  const test = loadFashionMnist('test', ...(dir ? [dir] : []));
+  const spec = modelName === 'mlp' ? mlpSpec() : cnnSpec();
+  const epochs = one('epochs', 3), batch = one('batch', 64), workers = one('workers', 2);
+  process.stdout.write(`training ${modelName} on Fashion-MNIST (${train.count} train / ${test.count} test), ` +
+    `${epochs} epochs, batch ${batch} x ${workers} parallel minibatches\n`);
+  const bar = progressBar(process.stderr);
+  await trainLocal({
+    spec, train, test, epochs, batch, workers, lr: one('lr', 0.05), momentum: one('momentum', 0.9), seed: one('seed', 1),
+    onStep: (epoch, fraction, loss) => bar(`epoch ${epoch}/${epochs}`, fraction, `loss ${loss.toFixed(4)}`),
+    onEpoch: (r) => process.stdout.write(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)}, test loss ${r.testLoss.toFixed(4)}, ` +
+      `test accuracy ${(r.testAccuracy * 100).toFixed(2)}% (${r.seconds.toFixed(1)} s)\n`),
+  });
+  return 0;
+}
+
+function numberFlag(args: ParsedArgs, name: string): number | undefined {
+  const v = stringFlag(args, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new ArgumentError('ERR_ARGUMENT', `--${name}: '${v}' is not a number`);
+  return n;
+}
+
 async function runRedis(args: ParsedArgs): Promise<void> {
   const port = args.flags.get('port');
   // listen for Ctrl-C before starting anything, so no signal can arrive unhandled
@@ -118,6 +172,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'bench':
         return await runBench(args);
+      case 'train':
+        return await runTrain(args);
       case undefined:
       case 'help':
         process.stdout.write(USAGE);

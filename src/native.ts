@@ -4,6 +4,22 @@ import path from 'node:path';
 import { NativeLoadError } from './errors';
 import { buildDir, packageRoot } from './paths';
 
+/** The engine's view of a model spec (see src/model/spec.ts toNativeSpec). */
+export interface NativeModelSpec {
+  input: number[];
+  classes: number;
+  layers: Array<Record<string, number | string>>;
+}
+
+export interface NativeModelHandle {
+  readonly paramCount: number;
+  readonly inputSize: number;
+  readonly layout: Array<{ name: string; shape: number[]; offset: number }>;
+  init(params: Float32Array, seed: number): void;
+  gradient(params: Float32Array, batches: Array<{ images: Float32Array; labels: Uint8Array }>, grad: Float32Array): Promise<number>;
+  evaluate(params: Float32Array, images: Float32Array, labels: Uint8Array): Promise<{ loss: number; correct: number }>;
+}
+
 /** Raw addon surface. Callers (src/kernels.ts) validate arguments; a trailing `true` runs a kernel off the event loop. */
 export interface NativeAddon {
   readonly simdPath: string;
@@ -26,6 +42,7 @@ export interface NativeAddon {
   dequantizeI8(out: Float32Array, q: Int8Array, scale: number, async?: boolean): void | Promise<void>;
   topK(grad: Float32Array, residual: Float32Array, k: number, indices: Uint32Array, values: Float32Array): number;
   clipByGlobalNorm(tensors: Float32Array[], maxNorm: number): number;
+  NativeModel: new (spec: NativeModelSpec) => NativeModelHandle;
   sgemm(transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, A: Float32Array, lda: number,
     B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number, async?: boolean): void | Promise<void>;
 }

@@ -41,4 +41,29 @@ describe('spirt CLI (built package)', () => {
       child.kill('SIGKILL');
     }
   });
+
+  test('train --local trains the MLP on Fashion-MNIST and reports test accuracy', () => {
+    const r = spawnSync(process.execPath, [cli, 'train', '--local', '--model', 'mlp', '--epochs', '1', '--batch', '128'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/training mlp on Fashion-MNIST \(60000 train \/ 10000 test\), 1 epochs, batch 128 x 2/);
+    const accuracy = Number(/test accuracy ([\d.]+)%/.exec(r.stdout)![1]);
+    expect(accuracy).toBeGreaterThan(75);
+    expect(r.stderr).toMatch(/epoch 1\/1 100% loss/);
+  });
+
+  test('train refuses what it cannot do', () => {
+    const noLocal = spawnSync(process.execPath, [cli, 'train', '--model', 'mlp'], { encoding: 'utf8' });
+    expect(noLocal.status).toBe(1);
+    expect(noLocal.stderr).toMatch(/only --local training/);
+    const badModel = spawnSync(process.execPath, [cli, 'train', '--local', '--model', 'resnet'], { encoding: 'utf8' });
+    expect(badModel.stderr).toMatch(/--model must be mlp or cnn/);
+  });
+
+  test('bench averaging validates its options', () => {
+    const r = spawnSync(process.execPath, [cli, 'bench', 'averaging', '--peers', '2,x'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--peers: 'x' is not a positive number/);
+    const s = spawnSync(process.execPath, [cli, 'bench', 'averaging', '--strategies', 'in-db,gpu'], { encoding: 'utf8' });
+    expect(s.stderr).toMatch(/--strategies: unknown 'gpu'/);
+  });
 });

@@ -1,0 +1,128 @@
+// The native engine's gradients against finite differences, parallel minibatches, layouts and errors.
+import { Model } from '../src/model/model';
+import { ModelSpec, cnnSpec, mlpSpec } from '../src/model/spec';
+import { ArgumentError } from '../src/errors';
+import { rng } from './random';
+
+function randomBatch(model: Model, n: number, seed: number) {
+  const r = rng(seed);
+  return {
+    images: Float32Array.from({ length: n * model.inputSize }, () => r()),
+    labels: Uint8Array.from({ length: n }, () => Math.floor(r() * model.spec.classes)),
+  };
+}
+
+/** mean loss of the batch at params, via a one-batch gradient (the loss it reports) */
+async function lossAt(model: Model, params: Float32Array, batch: { images: Float32Array; labels: Uint8Array }) {
+  return (await model.gradient(params, [batch])).loss;
+}
+
+/**
+ * Central differences on a sample of parameters of every tensor in the layout. Float32 forward passes
+ * limit the precision, so the step is 1e-3 and the check is relative with an absolute floor.
+ */
+async function checkGradient(spec: ModelSpec, seed: number) {
+  const model = new Model(spec);
+  const params = model.initParams(seed);
+  const r = rng(seed);
+  for (let i = 0; i < params.length; i++) params[i] += (r() - 0.5) * 0.02; // non-zero biases too
+  const batch = randomBatch(model, 3, seed);
+  const { grad } = await model.gradient(params, [batch]);
+  const eps = 1e-3;
+  let checked = 0;
+  for (const p of model.layout) {
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    for (let t = 0; t < 6; t++) {
+      const i = p.offset + Math.floor(r() * size);
+      const saved = params[i];
+      params[i] = saved + eps;
+      const up = await lossAt(model, params, batch);
+      params[i] = saved - eps;
+      const down = await lossAt(model, params, batch);
+      params[i] = saved;
+      const numeric = (up - down) / (2 * eps);
+      const err = Math.abs(numeric - grad[i]);
+      if (err > 2e-3 + 3e-2 * Math.max(Math.abs(numeric), Math.abs(grad[i]))) {
+        throw new Error(`${p.name}[${i - p.offset}]: analytic ${grad[i]}, numeric ${numeric}`);
+      }
+      checked++;
+    }
+  }
+  expect(checked).toBe(model.layout.length * 6);
+}
+
+describe('native model engine', () => {
+  test('dense + ReLU gradients match finite differences', async () => {
+    await checkGradient({ input: [1, 4, 5], classes: 3, layers: [{ type: 'dense', units: 7 }, { type: 'relu' }, { type: 'dense', units: 3 }] }, 1);
+  });
+
+  test('conv2d (with and without padding), max-pool and ReLU gradients match finite differences', async () => {
+    await checkGradient({
+      input: [2, 8, 8], classes: 4,
+      layers: [
+        { type: 'conv2d', filters: 3, kernel: 3, padding: 1 }, { type: 'relu' }, { type: 'maxpool2' },
+        { type: 'conv2d', filters: 4, kernel: 3 }, { type: 'relu' }, { type: 'dense', units: 4 },
+      ],
+    }, 2);
+  });
+
+  test('softmax cross-entropy alone (a linear classifier) matches finite differences', async () => {
+    await checkGradient({ input: [3, 2, 2], classes: 5, layers: [{ type: 'dense', units: 5 }] }, 3);
+  });
+
+  test('parallel minibatches give the size-weighted mean of their gradients', async () => {
+    const model = new Model(mlpSpec([32]));
+    const params = model.initParams(7);
+    const a = randomBatch(model, 5, 1), b = randomBatch(model, 3, 2);
+    const ga = await model.gradient(params, [a]), gb = await model.gradient(params, [b]);
+    const both = await model.gradient(params, [a, b]);
+    expect(both.loss).toBeCloseTo((ga.loss * 5 + gb.loss * 3) / 8, 6);
+    for (let i = 0; i < params.length; i += 97) {
+      expect(both.grad[i]).toBeCloseTo((ga.grad[i] * 5 + gb.grad[i] * 3) / 8, 6);
+    }
+  });
+
+  test('layouts, parameter counts and initialisation', () => {
+    const mlp = new Model(mlpSpec());
+    expect(mlp.paramCount).toBe(784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+    expect(mlp.layout.map((p) => p.name)).toEqual([
+      'layer0.dense.weight', 'layer0.dense.bias', 'layer2.dense.weight', 'layer2.dense.bias', 'layer4.dense.weight', 'layer4.dense.bias',
+    ]);
+    const cnn = new Model(cnnSpec());
+    expect(cnn.layout[0]).toEqual({ name: 'layer0.conv2d.weight', shape: [6, 1, 5, 5], offset: 0 });
+    expect(cnn.layout.find((p) => p.name === 'layer6.dense.weight')!.shape).toEqual([16 * 5 * 5, 120]);
+    const p1 = cnn.initParams(3), p2 = cnn.initParams(3);
+    expect(Array.from(p1)).toEqual(Array.from(p2));
+    const bias = cnn.layout[1];
+    expect(Array.from(p1.subarray(bias.offset, bias.offset + 6))).toEqual([0, 0, 0, 0, 0, 0]);
+    const limit = Math.sqrt(6 / 25);
+    expect(p1.subarray(0, 150).every((w) => Math.abs(w) <= limit)).toBe(true);
+  });
+
+  test('evaluate counts correct predictions', async () => {
+    const model = new Model({ input: [1, 1, 2], classes: 2, layers: [{ type: 'dense', units: 2 }] });
+    // weights [2 x 2] as [in x out]: class = argmax(x) on two-pixel inputs
+    const params = Float32Array.of(1, 0, 0, 1, 0, 0);
+    const data = { images: Float32Array.of(1, 0, 0, 1, 0.2, 0.9, 0.7, 0.1), labels: Uint8Array.of(0, 1, 1, 1) };
+    const r = await model.evaluate(params, data);
+    expect(r.correct).toBe(3);
+    expect(r.accuracy).toBe(0.75);
+  });
+
+  test('bad specs and inputs are refused with clear errors', async () => {
+    expect(() => new Model({ input: [1, 28, 28], classes: 10, layers: [{ type: 'dense', units: 5 }] })).toThrow(/last layer must be dense with one unit per class/);
+    expect(() => new Model({ input: [1, 4, 4], classes: 2, layers: [{ type: 'conv2d', filters: 2, kernel: 9 }, { type: 'dense', units: 2 }] }))
+      .toThrow(/kernel is larger than its padded input/);
+    expect(() => new Model({ input: [1, 1, 1], classes: 2, layers: [{ type: 'maxpool2' }, { type: 'dense', units: 2 }] })).toThrow(/at least 2x2/);
+    expect(() => new Model({ input: [1, 2, 2], classes: 2, layers: [{ type: 'softmax' } as never] })).toThrow(/unknown type 'softmax'/);
+    expect(() => new Model({ input: [0, 2, 2], classes: 2, layers: [{ type: 'dense', units: 2 }] })).toThrow(ArgumentError);
+    const model = new Model(mlpSpec([8]));
+    const params = model.initParams();
+    const b = randomBatch(model, 2, 1);
+    await expect(model.gradient(params.subarray(1), [b])).rejects.toThrow(/the model has \d+ parameters/);
+    await expect(model.gradient(params, [])).rejects.toThrow(/at least one batch/);
+    await expect(model.gradient(params, [{ images: b.images.subarray(1), labels: b.labels }])).rejects.toThrow(/image values for 2 labels/);
+    await expect(model.gradient(params, [{ images: b.images, labels: Uint8Array.of(1, 10) }])).rejects.toThrow(/label 10 at 1 is not a class/);
+    await expect(model.evaluate(params, { images: b.images, labels: [1, 2] as never })).rejects.toThrow(/labels must be a Uint8Array/);
+  });
+});
