@@ -134,17 +134,25 @@ export interface SgdOptions {
   weightDecay?: number;
 }
 
+/** Validated SGD hyperparameters with defaults: shared by the kernel and TENSOR.SGD. */
+export function sgdHyperparameters(o: Omit<SgdOptions, 'velocity'>) {
+  const momentum = requireNumber(o.momentum ?? 0, 'momentum', { min: 0 });
+  if (o.nesterov && !(momentum > 0)) throw new ArgumentError('ERR_ARGUMENT', 'nesterov needs momentum > 0');
+  return {
+    lr: requireNumber(o.lr, 'lr', { min: 0 }), momentum,
+    dampening: requireNumber(o.dampening ?? 0, 'dampening', { min: 0, max: 1 }),
+    weightDecay: requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }), nesterov: Boolean(o.nesterov),
+  };
+}
+
 function sgdArgs(param: Float32Array, grad: Float32Array, o: SgdOptions) {
   requireF32(param, 'param');
   requireSameLength(param.length, requireF32(grad, 'grad'), 'grad');
-  const momentum = requireNumber(o.momentum ?? 0, 'momentum', { min: 0 });
-  if (momentum > 0 && o.velocity === undefined) throw new ArgumentError('ERR_ARGUMENT', 'momentum > 0 needs a velocity buffer');
-  if (o.nesterov && !(momentum > 0)) throw new ArgumentError('ERR_ARGUMENT', 'nesterov needs momentum > 0');
+  const h = sgdHyperparameters(o);
+  if (h.momentum > 0 && o.velocity === undefined) throw new ArgumentError('ERR_ARGUMENT', 'momentum > 0 needs a velocity buffer');
   const velocity = o.velocity === undefined ? null : requireF32(o.velocity, 'velocity');
   if (velocity) requireSameLength(param.length, velocity, 'velocity');
-  return [param, grad, velocity, requireNumber(o.lr, 'lr', { min: 0 }), momentum,
-    requireNumber(o.dampening ?? 0, 'dampening', { min: 0, max: 1 }),
-    requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }), Boolean(o.nesterov)] as const;
+  return [param, grad, velocity, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov] as const;
 }
 /** SGD step in place (PyTorch semantics, velocity starting at zero). */
 export function sgdStep(param: Float32Array, grad: Float32Array, options: SgdOptions): Float32Array {
@@ -172,6 +180,19 @@ export interface AdamState {
   v: Float32Array;
 }
 
+/** Validated Adam hyperparameters with defaults: shared by the kernel and TENSOR.ADAM. */
+export function adamHyperparameters(o: AdamOptions) {
+  return {
+    lr: requireNumber(o.lr, 'lr', { min: 0 }),
+    beta1: requireNumber(o.beta1 ?? 0.9, 'beta1', { min: 0, max: 0.999999999 }),
+    beta2: requireNumber(o.beta2 ?? 0.999, 'beta2', { min: 0, max: 0.999999999 }),
+    eps: requireNumber(o.eps ?? 1e-8, 'eps', { min: Number.MIN_VALUE }),
+    weightDecay: requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }),
+    decoupled: Boolean(o.decoupled),
+    step: requireInteger(o.step, 'step', 1),
+  };
+}
+
 function adamArgs(param: Float32Array, grad: Float32Array, state: AdamState, o: AdamOptions) {
   requireF32(param, 'param');
   const n = param.length;
@@ -179,12 +200,8 @@ function adamArgs(param: Float32Array, grad: Float32Array, state: AdamState, o: 
   if (!state) throw new ArgumentError('ERR_ARGUMENT', 'Adam needs a state {m, v}');
   requireSameLength(n, requireF32(state.m, 'state.m'), 'state.m');
   requireSameLength(n, requireF32(state.v, 'state.v'), 'state.v');
-  return [param, grad, state.m, state.v, requireNumber(o.lr, 'lr', { min: 0 }),
-    requireNumber(o.beta1 ?? 0.9, 'beta1', { min: 0, max: 0.999999999 }),
-    requireNumber(o.beta2 ?? 0.999, 'beta2', { min: 0, max: 0.999999999 }),
-    requireNumber(o.eps ?? 1e-8, 'eps', { min: Number.MIN_VALUE }),
-    requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }), Boolean(o.decoupled),
-    requireInteger(o.step, 'step', 1)] as const;
+  const h = adamHyperparameters(o);
+  return [param, grad, state.m, state.v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step] as const;
 }
 /** Adam / AdamW step in place, bias-corrected. */
 export function adamStep(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Float32Array {

@@ -95,7 +95,6 @@ Napi::TypedArrayOf<T> Arr(const Napi::CallbackInfo &info, size_t i, const char *
   return info[i].As<Napi::TypedArrayOf<T>>();
 }
 auto F32 = Arr<float, napi_float32_array>;
-auto I8 = Arr<int8_t, napi_int8_array>;
 auto U32 = Arr<uint32_t, napi_uint32_array>;
 
 double Num(const Napi::CallbackInfo &info, size_t i, const char *what) {
@@ -153,20 +152,6 @@ Napi::Value Axpy(const Napi::CallbackInfo &info) {
   job.n = y.ElementLength();
   job.run = [=](size_t b, size_t e) { K->axpy(py + b, a, px + b, e - b); return 0.0; };
   return Dispatch(info, std::move(job), {y, x}, 3);
-}
-
-// scale(out, x, a, async?)
-Napi::Value Scale(const Napi::CallbackInfo &info) {
-  auto out = F32(info, 0, "out");
-  auto x = F32(info, 1, "x");
-  float a = (float)Num(info, 2, "a");
-  SameLength(info, out.ElementLength(), x.ElementLength());
-  float *po = out.Data();
-  const float *px = x.Data();
-  Job job;
-  job.n = x.ElementLength();
-  job.run = [=](size_t b, size_t e) { K->scale(po + b, px + b, a, e - b); return 0.0; };
-  return Dispatch(info, std::move(job), {out, x}, 3);
 }
 
 // dot(a, b, async?)
@@ -265,31 +250,19 @@ Napi::Value Convert(const Napi::CallbackInfo &info) {
   return Dispatch(info, std::move(job), {out, in}, 2);
 }
 
-// quantizeI8(out, in, scale, async?)
-Napi::Value QuantizeI8(const Napi::CallbackInfo &info) {
-  auto out = I8(info, 0, "out");
-  auto in = F32(info, 1, "in");
-  float s = (float)Num(info, 2, "scale");
+// (out, in, s, async?): scale, int8 quantization and dequantization, element-wise with one scalar
+template <typename Out, typename In, napi_typedarray_type OT, napi_typedarray_type IT,
+          void (*const spirt_kernels::*Fn)(Out *, const In *, float, size_t)>
+Napi::Value ConvertScaled(const Napi::CallbackInfo &info) {
+  auto out = Arr<Out, OT>(info, 0, "out");
+  auto in = Arr<In, IT>(info, 1, "in");
+  const float s = (float)Num(info, 2, "scale");
   SameLength(info, out.ElementLength(), in.ElementLength());
-  int8_t *po = out.Data();
-  const float *pi = in.Data();
+  Out *po = out.Data();
+  const In *pi = in.Data();
   Job job;
   job.n = in.ElementLength();
-  job.run = [=](size_t b, size_t e) { K->quantize_i8(po + b, pi + b, s, e - b); return 0.0; };
-  return Dispatch(info, std::move(job), {out, in}, 3);
-}
-
-// dequantizeI8(out, in, scale, async?)
-Napi::Value DequantizeI8(const Napi::CallbackInfo &info) {
-  auto out = F32(info, 0, "out");
-  auto in = I8(info, 1, "in");
-  float s = (float)Num(info, 2, "scale");
-  SameLength(info, out.ElementLength(), in.ElementLength());
-  float *po = out.Data();
-  const int8_t *pi = in.Data();
-  Job job;
-  job.n = in.ElementLength();
-  job.run = [=](size_t b, size_t e) { K->dequantize_i8(po + b, pi + b, s, e - b); return 0.0; };
+  job.run = [=](size_t b, size_t e) { (K->*Fn)(po + b, pi + b, s, e - b); return 0.0; };
   return Dispatch(info, std::move(job), {out, in}, 3);
 }
 
@@ -374,7 +347,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["simdAvailable"] = available;
   exports["weightedSum"] = Napi::Function::New(env, WeightedSum);
   exports["axpy"] = Napi::Function::New(env, Axpy);
-  exports["scale"] = Napi::Function::New(env, Scale);
+  exports["scale"] = Napi::Function::New(
+      env, ConvertScaled<float, float, napi_float32_array, napi_float32_array, &spirt_kernels::scale>);
   exports["dot"] = Napi::Function::New(env, Dot);
   exports["sumSq"] = Napi::Function::New(env, SumSq);
   exports["maxAbs"] = Napi::Function::New(env, MaxAbs);
@@ -388,8 +362,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       env, Convert<uint16_t, float, napi_uint16_array, napi_float32_array, &spirt_kernels::f32_to_bf16>);
   exports["bf16ToF32"] = Napi::Function::New(
       env, Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::bf16_to_f32>);
-  exports["quantizeI8"] = Napi::Function::New(env, QuantizeI8);
-  exports["dequantizeI8"] = Napi::Function::New(env, DequantizeI8);
+  exports["quantizeI8"] = Napi::Function::New(
+      env, ConvertScaled<int8_t, float, napi_int8_array, napi_float32_array, &spirt_kernels::quantize_i8>);
+  exports["dequantizeI8"] = Napi::Function::New(
+      env, ConvertScaled<float, int8_t, napi_float32_array, napi_int8_array, &spirt_kernels::dequantize_i8>);
   exports["topK"] = Napi::Function::New(env, TopK);
   exports["sgemm"] = Napi::Function::New(env, Sgemm);
   exports["NativeModel"] = spirt_addon::DefineNativeModel(env);

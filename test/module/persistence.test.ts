@@ -67,44 +67,14 @@ describe('persistence', () => {
     }
   });
 
-  test('an RDB save survives a server restart', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-rdb-'));
-    try {
-      let redis = await startRedis({ enableDebug: true, dir });
-      let r = client(redis);
-      const keys = await populate(r);
-      const before = await snapshot(r, keys);
-      expect(await r.save()).toBe('OK');
-      r.disconnect();
-      await stopChecked(redis);
-      redis = await startRedis({ enableDebug: true, dir });
-      r = client(redis);
-      expectSame(before, await snapshot(r, keys));
-      r.disconnect();
-      await stopChecked(redis);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  test('an AOF rewrite (TENSOR.RESTORE records) survives a restart', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-aof-'));
-    const args = ['--appendonly', 'yes', '--aof-use-rdb-preamble', 'no', '--appendfsync', 'always'];
+  /** populate a server in a fresh directory, persist, restart it on the same directory, compare */
+  async function survivesRestart(args: string[], persist: (r: Redis, keys: string[]) => Promise<Record<string, Snapshot>>) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-persist-'));
     try {
       let redis = await startRedis({ enableDebug: true, dir, args });
       let r = client(redis);
       const keys = await populate(r);
-      const before = await snapshot(r, keys);
-      await r.bgrewriteaof();
-      for (let i = 0; i < 200 && (await r.info('persistence')).includes('aof_rewrite_in_progress:1'); i++) {
-        await new Promise((res) => setTimeout(res, 25));
-      }
-      // changes after the rewrite land in the incremental AOF as replicated TENSOR.RESTORE commands
-      await r.call('TENSOR.SGD', 'p', 'g', 'LR', '0.5');
-      before.p = (await snapshot(r, ['p'])).p;
-      const aofDir = path.join(dir, 'appendonlydir');
-      const aof = fs.readdirSync(aofDir).map((f) => fs.readFileSync(path.join(aofDir, f), 'latin1')).join('');
-      expect(aof).toContain('TENSOR.RESTORE');
+      const before = await persist(r, keys);
       r.disconnect();
       await stopChecked(redis);
       redis = await startRedis({ enableDebug: true, dir, args });
@@ -115,6 +85,31 @@ describe('persistence', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  test('an RDB save survives a server restart', async () => {
+    await survivesRestart([], async (r, keys) => {
+      const before = await snapshot(r, keys);
+      expect(await r.save()).toBe('OK');
+      return before;
+    });
+  });
+
+  test('an AOF rewrite (TENSOR.RESTORE records) survives a restart', async () => {
+    const args = ['--appendonly', 'yes', '--aof-use-rdb-preamble', 'no', '--appendfsync', 'always'];
+    await survivesRestart(args, async (r, keys) => {
+      await r.bgrewriteaof();
+      for (let i = 0; i < 200 && (await r.info('persistence')).includes('aof_rewrite_in_progress:1'); i++) {
+        await new Promise((res) => setTimeout(res, 25));
+      }
+      // changes after the rewrite land in the incremental AOF as replicated TENSOR.RESTORE commands
+      await r.call('TENSOR.SGD', 'p', 'g', 'LR', '0.5');
+      const dir = ((await r.config('GET', 'dir')) as string[])[1];
+      const aofDir = path.join(dir, 'appendonlydir');
+      const aof = fs.readdirSync(aofDir).map((f) => fs.readFileSync(path.join(aofDir, f), 'latin1')).join('');
+      expect(aof).toContain('TENSOR.RESTORE');
+      return snapshot(r, keys);
+    });
   });
 
   test('a corrupt RDB payload is refused without crashing the loader', async () => {
