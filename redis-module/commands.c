@@ -1,6 +1,6 @@
 /* One function per TENSOR.* command. Every command validates all of its input before it changes anything,
  * so an error leaves every key as it was; results are replicated as TENSOR.RESTORE so replicas and the AOF
- * hold the same bytes whatever SIMD path computed them. */
+ * hold the same bytes whatever SIMD path computed them, and every change raises a keyspace event. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,7 +105,10 @@ static int propagation_needed(RedisModuleCtx *ctx) {
     return err1 || err2 || replicas > 0 || backlog > 0;
 }
 
-static void replicate_tensor(RedisModuleCtx *ctx, RedisModuleString *key, const Tensor *t) {
+/* Announces a changed tensor: a keyspace event (class 'd', named after the command, e.g. tensor.avg) that
+ * waiting peers can subscribe to, and the new bytes for replicas and the AOF. */
+static void publish_change(RedisModuleCtx *ctx, const char *event, RedisModuleString *key, const Tensor *t) {
+    RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_MODULE, event, key);
     if (!propagation_needed(ctx)) return;
     unsigned char header[TENSOR_HEADER_MAX];
     size_t len = tensor_header(t, header);
@@ -113,10 +116,10 @@ static void replicate_tensor(RedisModuleCtx *ctx, RedisModuleString *key, const 
                           t->nbytes);
 }
 
-/* Stores a freshly built tensor at key (freeing what was there) and replicates it. */
-static void store_new(RedisModuleCtx *ctx, RedisModuleKey *key, RedisModuleString *name, Tensor *t) {
+/* Stores a freshly built tensor at key (freeing what was there) and publishes the change. */
+static void store_new(RedisModuleCtx *ctx, const char *event, RedisModuleKey *key, RedisModuleString *name, Tensor *t) {
     RedisModule_ModuleTypeSetValue(key, TensorType, t);
-    replicate_tensor(ctx, name, t);
+    publish_change(ctx, event, name, t);
 }
 
 /* ---- TENSOR.SET key dtype SHAPE d1 .. dn BLOB bytes | TENSOR.SET key PROTO bytes ---- */
@@ -158,7 +161,7 @@ int TensorSet_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         t = tensor_alloc((DType)dt, ndim, dims);
         memcpy(t->data, blob, nbytes);
     }
-    store_new(ctx, key, argv[1], t);
+    store_new(ctx, "tensor.set", key, argv[1], t);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
@@ -267,8 +270,8 @@ int TensorAvg_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         }
     }
     RedisModule_Free(src);
-    if (in_place) replicate_tensor(ctx, argv[1], out);
-    else store_new(ctx, dkey, argv[1], out);
+    if (in_place) publish_change(ctx, "tensor.avg", argv[1], out);
+    else store_new(ctx, "tensor.avg", dkey, argv[1], out);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
@@ -311,7 +314,7 @@ int TensorAccum_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     acc->count += 1;
     acc->weight_sum += w;
     if (created) RedisModule_ModuleTypeSetValue(akey, TensorType, acc);
-    replicate_tensor(ctx, argv[1], acc);
+    publish_change(ctx, "tensor.accum", argv[1], acc);
     return RedisModule_ReplyWithLongLong(ctx, (long long)acc->count);
 }
 
@@ -336,9 +339,9 @@ static const char *open_state(RedisModuleCtx *ctx, RedisModuleString *name, cons
     return NULL;
 }
 
-static void commit_state(RedisModuleCtx *ctx, StateKey *s) {
+static void commit_state(RedisModuleCtx *ctx, const char *event, StateKey *s) {
     if (s->created) RedisModule_ModuleTypeSetValue(s->key, TensorType, s->t);
-    replicate_tensor(ctx, s->name, s->t);
+    publish_change(ctx, event, s->name, s->t);
 }
 
 /* Opens param (plain FLOAT32) and grad (float dtype, same shape), replying with an error when either is unfit. */
@@ -444,8 +447,8 @@ int TensorSgd_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     SgdState state = {(float *)param->data, vel.t ? (float *)vel.t->data : NULL,
                       {(float)lr, (float)mom, (float)damp, (float)wd, nesterov}};
     for_grad_chunks(grad, sgd_chunk, &state);
-    replicate_tensor(ctx, argv[1], param);
-    if (vel.t) commit_state(ctx, &vel);
+    publish_change(ctx, "tensor.sgd", argv[1], param);
+    if (vel.t) commit_state(ctx, "tensor.sgd", &vel);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
@@ -506,9 +509,9 @@ int TensorAdam_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     AdamState state = {(float *)param->data, (float *)m.t->data, (float *)v.t->data,
                        {(float)lr, (float)b1, (float)b2, (float)eps, (float)wd, decoupled, (uint64_t)step}};
     for_grad_chunks(grad, adam_chunk, &state);
-    replicate_tensor(ctx, argv[1], param);
-    commit_state(ctx, &m);
-    commit_state(ctx, &v);
+    publish_change(ctx, "tensor.adam", argv[1], param);
+    commit_state(ctx, "tensor.adam", &m);
+    commit_state(ctx, "tensor.adam", &v);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
@@ -524,6 +527,6 @@ int TensorRestore_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     const char *header = RedisModule_StringPtrLen(argv[2], &hlen), *data = RedisModule_StringPtrLen(argv[3], &dlen);
     const char *err = tensor_from_header((const unsigned char *)header, hlen, (const unsigned char *)data, dlen, &t);
     if (err) return RedisModule_ReplyWithError(ctx, err);
-    store_new(ctx, key, argv[1], t);
+    store_new(ctx, "tensor.restore", key, argv[1], t);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }

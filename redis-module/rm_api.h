@@ -13,6 +13,7 @@
 #define REDISMODULE_WRITE (1 << 1)
 #define REDISMODULE_KEYTYPE_EMPTY 0
 #define REDISMODULE_CTX_FLAGS_AOF (1 << 6)
+#define REDISMODULE_NOTIFY_MODULE (1 << 13) /* 'd' in notify-keyspace-events: module key type events */
 #define REDISMODULE_OPTIONS_HANDLE_IO_ERRORS (1 << 0)
 #define REDISMODULE_TYPE_METHOD_VERSION 3 /* copy callback: Redis >= 6.2 */
 #define REDISMODULE_ERRORMSG_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -96,7 +97,8 @@ typedef struct RedisModuleTypeMethods {
     X(int, GetContextFlags, (RedisModuleCtx *))                                                             \
     X(RedisModuleServerInfoData *, GetServerInfo, (RedisModuleCtx *, const char *))                         \
     X(unsigned long long, ServerInfoGetFieldUnsigned, (RedisModuleServerInfoData *, const char *, int *))   \
-    X(void, FreeServerInfo, (RedisModuleCtx *, RedisModuleServerInfoData *))
+    X(void, FreeServerInfo, (RedisModuleCtx *, RedisModuleServerInfoData *))                                \
+    X(int, NotifyKeyspaceEvent, (RedisModuleCtx *, int, const char *, RedisModuleString *))
 
 #define RM_DECLARE(ret, name, args) extern ret(*RedisModule_##name) args;
 RM_API_LIST(RM_DECLARE)

@@ -3,7 +3,7 @@ import * as ref from '../../src/reference';
 import { encodeTensor, decodeTensor } from '../../src/wire';
 import { tensor } from '../../src/tensor';
 import { expectClose, randomF32 } from '../random';
-import { bytesOf, errorOf, f32, getF32, serverWithClient, setF32, u16 } from './util';
+import { bytesOf, client, errorOf, f32, getF32, serverWithClient, setF32, u16 } from './util';
 
 const s = serverWithClient();
 
@@ -385,6 +385,33 @@ describe('server integration', () => {
     const res = await s.r.multi().call('TENSOR.SGD', 'mp', 'mg', 'LR', '1').call('TENSOR.SGD', 'mp', 'mg', 'LR', '1').exec();
     expect(res!.map(([e, v]) => e ?? v)).toEqual(['OK', 'OK']);
     expect(Array.from(await getF32(s.r, 'mp'))).toEqual([-2, -4]);
+  });
+
+  test('every change raises a keyspace event (class d) named after its command', async () => {
+    const sub = client(s.redis);
+    const events: string[] = [];
+    try {
+      await s.r.config('SET', 'notify-keyspace-events', 'Ed');
+      await sub.psubscribe('__keyevent@0__:tensor.*');
+      sub.on('pmessage', (_pattern, channel: string, key: string) => events.push(`${channel.split(':')[1]} ${key}`));
+      await setF32(s.r, 'ev:a', [2], Float32Array.of(1, 2));
+      await setF32(s.r, 'ev:b', [2], Float32Array.of(3, 4));
+      await s.r.call('TENSOR.AVG', 'ev:m', 'ev:a', 'ev:b');
+      await s.r.del('ev:acc', 'ev:vel', 'ev:m1', 'ev:v1');
+      await s.r.call('TENSOR.ACCUM', 'ev:acc', 'ev:a');
+      await s.r.call('TENSOR.SGD', 'ev:a', 'ev:m', 'LR', '0.1', 'MOMENTUM', '0.9', 'VELOCITY', 'ev:vel');
+      await s.r.call('TENSOR.ADAM', 'ev:b', 'ev:m', 'MKEY', 'ev:m1', 'VKEY', 'ev:v1', 'LR', '0.1', 'STEP', '1');
+      await errorOf(s.r.call('TENSOR.AVG', 'ev:bad', 'ev:a', 'missing')); // a failed command changes nothing, says nothing
+      await s.r.ping();
+      for (let i = 0; i < 100 && events.length < 9; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(events).toEqual([
+        'tensor.set ev:a', 'tensor.set ev:b', 'tensor.avg ev:m', 'tensor.accum ev:acc', 'tensor.sgd ev:a', 'tensor.sgd ev:vel',
+        'tensor.adam ev:b', 'tensor.adam ev:m1', 'tensor.adam ev:v1',
+      ]);
+    } finally {
+      sub.disconnect();
+      await s.r.config('SET', 'notify-keyspace-events', '');
+    }
   });
 
   test('INFO lists the module and its type', async () => {
