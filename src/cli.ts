@@ -159,10 +159,20 @@ async function runRedis(args: ParsedArgs): Promise<void> {
   await redis.stop();
 }
 
+/** The flags each command understands: anything else is a typo worth an error, not a silent default. */
+const FLAGS: Record<string, readonly string[]> = {
+  'module-path': [],
+  redis: ['port', 'unix', 'no-module'],
+  bench: ['params', 'peers', 'client', 'strategies', 'reps', 'url', 'out'],
+  train: ['local', 'model', 'epochs', 'batch', 'workers', 'lr', 'momentum', 'seed', 'data'],
+};
+
 export async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv);
   const [command] = args.positional;
   try {
+    const unknown = [...args.flags.keys()].filter((f) => command && FLAGS[command] && !FLAGS[command].includes(f));
+    if (unknown.length) throw new ArgumentError('ERR_ARGUMENT', `unknown option --${unknown[0]} for '${command}' (see spirt help)`);
     switch (command) {
       case 'module-path':
         process.stdout.write(`${modulePath()}\n`);

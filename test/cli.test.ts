@@ -57,6 +57,9 @@ describe('spirt CLI (built package)', () => {
     expect(noLocal.stderr).toMatch(/only --local training/);
     const badModel = spawnSync(process.execPath, [cli, 'train', '--local', '--model', 'resnet'], { encoding: 'utf8' });
     expect(badModel.stderr).toMatch(/--model must be mlp or cnn/);
+    const typo = spawnSync(process.execPath, [cli, 'train', '--local', '--epoch', '3'], { encoding: 'utf8' });
+    expect(typo.status).toBe(1);
+    expect(typo.stderr).toMatch(/unknown option --epoch for 'train'/);
   });
 
   test('bench averaging validates its options', () => {
