@@ -84,7 +84,7 @@ async function runBench(args: ParsedArgs): Promise<number> {
   const h = result.headline;
   if (h) {
     process.stdout.write(`${(h.params / 1e6).toFixed(2)}M params, ${h.peers} peers: in-db ${h.inDbMs.toFixed(1)} ms vs client ${h.clientMs.toFixed(1)} ms = ` +
-      `${h.reductionPct.toFixed(1)}% less time (target 95%: ${h.targetMet ? 'met' : 'MISSED'})` +
+      `${h.reductionPct.toFixed(1)}% less time${h.targetMet === undefined ? '' : ` (target 95%: ${h.targetMet ? 'met' : 'MISSED'})`}` +
       `${h.speedupVsLua ? `; ${h.speedupVsLua.toFixed(0)}x faster than Lua (${h.luaMs!.toFixed(0)} ms)` : ''}\n`);
   }
   process.stdout.write(`written: ${result.files.json}, ${result.files.svg}\n`);

@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { modulePath } from '../src/redis/modulePath';
 import { rawCommand } from './helpers';
@@ -60,6 +62,26 @@ describe('spirt CLI (built package)', () => {
     const typo = spawnSync(process.execPath, [cli, 'train', '--local', '--epoch', '3'], { encoding: 'utf8' });
     expect(typo.status).toBe(1);
     expect(typo.stderr).toMatch(/unknown option --epoch for 'train'/);
+  });
+
+  test('bench averaging runs all three strategies on a private Redis and writes JSON and SVG', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-bench-'));
+    try {
+      const r = spawnSync(process.execPath, [cli, 'bench', 'averaging', '--params', '2e4', '--peers', '2,3', '--reps', '1', '--out', out],
+        { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      expect(r.stderr).toMatch(/\[ 6\/6\] 0.02M params x  3 peers, lua/);
+      expect(r.stdout).toMatch(/\| 0.02M \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+% less time \| \d+x faster \|/);
+      const result = JSON.parse(fs.readFileSync(path.join(out, 'averaging.json'), 'utf8'));
+      expect(result.measurements).toHaveLength(6);
+      for (const m of result.measurements) {
+        if (m.strategy !== 'in-db') expect(m.maxAbsDiffVsInDb).toBeLessThan(1e-6);
+      }
+      expect(result.machine.redis).toMatch(/^\d+\.\d+/);
+      expect(fs.readFileSync(path.join(out, 'averaging.svg'), 'utf8')).toMatch(/^<svg [\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   });
 
   test('bench averaging validates its options', () => {

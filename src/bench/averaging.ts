@@ -49,7 +49,11 @@ export interface AveragingBenchResult {
   client: string;
   reps: number;
   measurements: AveragingMeasurement[];
-  headline?: { params: number; peers: number; inDbMs: number; clientMs: number; reductionPct: number; luaMs?: number; speedupVsLua?: number; targetMet: boolean };
+  headline?: {
+    params: number; peers: number; inDbMs: number; clientMs: number; reductionPct: number; luaMs?: number; speedupVsLua?: number;
+    /** the target (>= 95% less time than client-side) is set for ResNet-18 size and 4 peers only */
+    targetMet?: boolean;
+  };
   files: { json: string; svg: string };
 }
 
@@ -158,7 +162,7 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
       params: headN, peers: headP, inDbMs: inDb.medianMs, clientMs: onClient.medianMs,
       reductionPct: (1 - inDb.medianMs / onClient.medianMs) * 100,
       ...(lua ? { luaMs: lua.medianMs, speedupVsLua: lua.medianMs / inDb.medianMs } : {}),
-      targetMet: 1 - inDb.medianMs / onClient.medianMs >= 0.95,
+      ...(headN === RESNET18 && headP === 4 ? { targetMet: 1 - inDb.medianMs / onClient.medianMs >= 0.95 } : {}),
     } : undefined;
 
     const outDir = path.resolve(o.outDir ?? 'bench/results');
