@@ -111,6 +111,8 @@ export class TensorStore {
   sgd(param: string, grad: string, options: SgdCommandOptions): Promise<void> { return this.run(TENSOR_SGD, param, grad, options); }
   adam(param: string, grad: string, options: AdamCommandOptions): Promise<void> { return this.run(TENSOR_ADAM, param, grad, options); }
 
+  /** Commands sent together in one round trip. With an ioredis Cluster the keys of one pipeline must share a
+   * slot (use hash tags such as {peer3}); node-redis clusters route each command on its own. */
   pipeline(): TensorPipeline {
     return new TensorPipeline(this.transport);
   }
