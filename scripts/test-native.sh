@@ -10,7 +10,7 @@ cc -O2 -std=c11 -Inative/kernels test/native/kernel_paths.c build/libspirt_kerne
 "$out/kernel_paths"
 
 if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
-  echo "NEON check needs aarch64-linux-gnu-gcc and qemu-aarch64 (apt-get install -y gcc-aarch64-linux-gnu qemu-user)" >&2
+  echo "NEON check needs aarch64-linux-gnu-gcc and qemu-aarch64 (apt-get install -y gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)" >&2
   exit 1
 fi
 k=native/kernels
