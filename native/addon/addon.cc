@@ -23,15 +23,14 @@ struct Job {
   size_t n = 0;
   std::function<double(size_t, size_t)> run;
   enum Combine { None, Sum, Max } combine = None;
-  bool splittable = true;
   size_t min_chunk = 1 << 16;  // smallest range worth a thread of its own
   // set by a range that could not run (worker threads must not throw); reported as failure_message
   std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
-  const char *failure_message = "spirt native: kernel failed";
+  const char *failure_message = "kernel failed";
 };
 
 double RunRange(const Job &job, unsigned threads) {
-  size_t parts = job.splittable ? std::min<size_t>(threads, std::max<size_t>(1, job.n / job.min_chunk)) : 1;
+  size_t parts = std::min<size_t>(threads, std::max<size_t>(1, job.n / job.min_chunk));
   if (parts <= 1) return job.run(0, job.n);
   size_t chunk = (job.n + parts - 1) / parts;
   if (chunk >= 64) chunk = (chunk + 63) & ~size_t(63);  // keeps element ranges vector-aligned
@@ -51,41 +50,23 @@ double RunRange(const Job &job, unsigned threads) {
   return out;
 }
 
-class JobWorker : public Napi::AsyncWorker {
- public:
-  JobWorker(Napi::Env env, Job job, std::vector<Napi::Value> keep)
-      : Napi::AsyncWorker(env), job_(std::move(job)), deferred_(Napi::Promise::Deferred::New(env)) {
-    for (auto &v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    result_ = RunRange(job_, std::max(1u, std::thread::hardware_concurrency()));
-    if (*job_.failed) SetError(job_.failure_message);
-  }
-  void OnOK() override {
-    deferred_.Resolve(job_.combine == Job::None ? Env().Undefined() : Napi::Number::New(Env(), result_));
-  }
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Job job_;
-  Napi::Promise::Deferred deferred_;
-  std::vector<Napi::ObjectReference> refs_;  // keeps the borrowed buffers alive until the work is done
-  double result_ = 0;
-};
-
 // Runs a job synchronously, or on the libuv pool (split across cores) when the last argument is `true`.
 Napi::Value Dispatch(const Napi::CallbackInfo &info, Job job, std::vector<Napi::Value> keep, size_t async_arg) {
   Napi::Env env = info.Env();
+  const bool has_result = job.combine != Job::None;
   if (info.Length() > async_arg && info[async_arg].ToBoolean().Value()) {
-    auto *w = new JobWorker(env, std::move(job), std::move(keep));
-    auto promise = w->Promise();
-    w->Queue();
-    return promise;
+    auto task = [job](std::string &error) {
+      double r = RunRange(job, std::max(1u, std::thread::hardware_concurrency()));
+      if (*job.failed) error = job.failure_message;
+      return r;
+    };
+    return spirt_addon::RunAsync(env, task, keep, [has_result](Napi::Env e, double r) {
+      return has_result ? Napi::Value(Napi::Number::New(e, r)) : e.Undefined();
+    });
   }
   double r = job.run(0, job.n);
-  if (*job.failed) throw Napi::Error::New(env, job.failure_message);
-  return job.combine == Job::None ? env.Undefined() : Napi::Number::New(env, r);
+  if (*job.failed) throw Napi::Error::New(env, std::string("spirt native: ") + job.failure_message);
+  return has_result ? Napi::Value(Napi::Number::New(env, r)) : env.Undefined();
 }
 
 template <typename T, napi_typedarray_type Type>
@@ -292,7 +273,7 @@ Napi::Value Sgemm(const Napi::CallbackInfo &info) {
   Job job;
   job.n = m;
   job.min_chunk = 64;
-  job.failure_message = "spirt native: out of memory for GEMM packing buffers";
+  job.failure_message = "out of memory for GEMM packing buffers";
   auto failed = job.failed;
   job.run = [=](size_t b, size_t e) {
     const float *a_rows = ta ? pa + b : pa + b * lda;  // rows of op(A) are columns of A when transposed

@@ -10,6 +10,7 @@ import { AVERAGING_STRATEGIES, AveragingStrategy, averageGradients, readAverage,
 import { replyString } from '../store/reply';
 import { TensorStore } from '../store/tensorStore';
 import { SupportedClient } from '../store/transport';
+import { xorshift32 } from '../random';
 import { lineChartSvg } from './svg';
 
 /** MobileNetV3-small, DenseNet-121 and ResNet-18 parameter counts */
@@ -65,11 +66,8 @@ function median(xs: number[]): number {
 /** Deterministic gradient-like values (xorshift), so runs are comparable. */
 export function syntheticGradient(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = (s / 4294967296 - 0.5) * 0.02;
-  }
+  const next = xorshift32(seed);
+  for (let i = 0; i < n; i++) out[i] = (next() / 4294967296 - 0.5) * 0.02;
   return out;
 }
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { ArgumentError, SpirtError } from '../errors';
+import { xorshift32 } from '../random';
 import { requireInteger } from '../validate';
 
 export class DatasetError extends SpirtError {}
@@ -87,10 +88,9 @@ export function shard(ds: ImageDataset, index: number, count: number): ImageData
 export function* epochBatches(ds: ImageDataset, batchSize: number, seed: number): Generator<{ images: Float32Array; labels: Uint8Array }> {
   requireInteger(batchSize, 'batchSize', 1);
   const order = Uint32Array.from({ length: ds.count }, (_, i) => i);
-  let s = (seed * 2654435761) >>> 0 || 1;
+  const next = xorshift32(seed);
   for (let i = order.length - 1; i > 0; i--) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    const j = s % (i + 1);
+    const j = next() % (i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
   const px = ds.rows * ds.cols;

@@ -77,24 +77,21 @@ export class TensorStore {
     return this.transport.kind;
   }
 
-  private async run<A extends unknown[], R>(cmd: TensorCommand<A, R>, ...args: A): Promise<R> {
-    const out = { name: cmd.name, args: cmd.build(...args), readonly: cmd.readonly };
-    let reply: RawReply;
+  private async send(out: OutgoingCommand): Promise<RawReply> {
     try {
-      reply = await this.transport.send(out);
+      return await this.transport.send(out);
     } catch (e) {
-      throw toCommandError(e, cmd.name);
+      throw toCommandError(e, out.name);
     }
-    return cmd.parse(reply);
+  }
+
+  private async run<A extends unknown[], R>(cmd: TensorCommand<A, R>, ...args: A): Promise<R> {
+    return cmd.parse(await this.send({ name: cmd.name, args: cmd.build(...args), readonly: cmd.readonly }));
   }
 
   /** Any command, for what the typed methods do not cover (DEL, EVALSHA, ...). */
-  async command(name: string, ...args: RedisArg[]): Promise<RawReply> {
-    try {
-      return await this.transport.send({ name, args, readonly: false });
-    } catch (e) {
-      throw toCommandError(e, name);
-    }
+  command(name: string, ...args: RedisArg[]): Promise<RawReply> {
+    return this.send({ name, args, readonly: false });
   }
 
   set(key: string, t: Tensor): Promise<void> { return this.run(TENSOR_SET, key, t); }
