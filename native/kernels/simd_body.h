@@ -140,14 +140,14 @@ static float FN(maxabs)(const float *x, size_t n) {
 
 static void FN(sgd)(float *param, const float *grad, float *velocity, size_t n, const spirt_sgd_params *p) {
     const float lr = p->lr, mom = p->momentum, wd = p->weight_decay, keep = 1.0f - p->dampening;
-    const int use_mom = mom != 0.0f && velocity != NULL, nesterov = p->nesterov;
+    const int use_mom = mom != 0.0f && velocity != NULL, nesterov = p->nesterov, first = p->first_step;
     VF vlr = VSET1(-lr), vmom = VSET1(mom), vwd = VSET1(wd), vkeep = VSET1(keep);
     size_t i = 0;
     for (; i + VW <= n; i += VW) {
         VF w = VLOAD(param + i);
         VF g = VFMA(vwd, w, VLOAD(grad + i));
         if (use_mom) {
-            VF v = VFMA(vmom, VLOAD(velocity + i), VMUL(vkeep, g));
+            VF v = first ? g : VFMA(vmom, VLOAD(velocity + i), VMUL(vkeep, g));
             VSTORE(velocity + i, v);
             g = nesterov ? VFMA(vmom, v, g) : v;
         }
@@ -156,7 +156,7 @@ static void FN(sgd)(float *param, const float *grad, float *velocity, size_t n, 
     for (; i < n; i++) {
         float g = grad[i] + wd * param[i];
         if (use_mom) {
-            float v = mom * velocity[i] + keep * g;
+            float v = first ? g : mom * velocity[i] + keep * g;
             velocity[i] = v;
             g = nesterov ? g + mom * v : v;
         }

@@ -16,6 +16,8 @@ typedef struct spirt_sgd_params {
     float dampening;
     float weight_decay; /* L2 term added to the gradient */
     int nesterov;
+    /* 1 on the first step of a momentum buffer: velocity = g, undampened, whatever it held (PyTorch's buf = g) */
+    int first_step;
 } spirt_sgd_params;
 
 typedef struct spirt_adam_params {
