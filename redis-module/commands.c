@@ -22,8 +22,13 @@ static int arg_is(RedisModuleString *arg, const char *word) {
     return strlen(word) == len && strncasecmp(s, word, len) == 0;
 }
 
-static int arg_finite(RedisModuleString *arg, double *out) {
-    return RedisModule_StringToDouble(arg, out) == REDISMODULE_OK && isfinite(*out);
+/* The float32 value a number argument is used as: 0 unless that value is finite and a non-zero argument has
+ * not underflowed to zero (LR 1e300 -> inf, EPS 1e-50 -> 0 are refused, not used). Ranges are checked on it. */
+static int arg_float32(RedisModuleString *arg, float *out) {
+    double d;
+    if (RedisModule_StringToDouble(arg, &d) != REDISMODULE_OK) return 0;
+    *out = (float)d;
+    return isfinite(*out) && (*out != 0 || d == 0);
 }
 
 static int same_key(RedisModuleString *a, RedisModuleString *b) {
@@ -279,9 +284,9 @@ int TensorAvg_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
 int TensorAccum_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     RedisModule_AutoMemory(ctx);
     if (argc != 3 && argc != 5) return RedisModule_WrongArity(ctx);
-    double w = 1.0;
-    if (argc == 5 && (!arg_is(argv[3], "WEIGHT") || !arg_finite(argv[4], &w)))
-        return RedisModule_ReplyWithError(ctx, "ERR expected WEIGHT followed by a finite number");
+    float w = 1.0f;
+    if (argc == 5 && (!arg_is(argv[3], "WEIGHT") || !arg_float32(argv[4], &w)))
+        return RedisModule_ReplyWithError(ctx, "ERR expected WEIGHT followed by a finite number (as a float32)");
     if (same_key(argv[1], argv[2])) return RedisModule_ReplyWithError(ctx, "ERR accumulator and source must be different keys");
     RedisModuleKey *skey, *akey;
     Tensor *src, *acc;
@@ -292,16 +297,26 @@ int TensorAccum_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     if ((err = check_math_input(src, "source", msg, sizeof msg))) return RedisModule_ReplyWithError(ctx, err);
     l = open_tensor(ctx, argv[1], REDISMODULE_WRITE, &akey, &acc);
     if (l == WRONG_TYPE) return reply_lookup_error(ctx, l, "");
-    int created = l == MISSING;
+    const int created = l == MISSING;
+    if (!created && !acc->is_accumulator)
+        return RedisModule_ReplyWithError(ctx, "ERR destination holds a plain tensor, not an accumulator");
+    if (!created && !tensor_same_shape(acc, src))
+        return RedisModule_ReplyWithError(ctx, "ERR source shape does not match the accumulator");
+    /* the state after this contribution must be one a restart can load: checked before anything changes */
+    Tensor next = {.dtype = DTYPE_FLOAT32, .ndim = src->ndim, .nbytes = src->numel * sizeof(float), .is_accumulator = 1};
+    memcpy(next.shape, src->shape, sizeof next.shape);
+    if (!created) next = *acc;
+    next.count += 1;
+    next.weight_sum += w;
+    if ((err = tensor_validate(&next))) {
+        snprintf(msg, sizeof msg, "ERR contribution refused: %s", err + 4);
+        return RedisModule_ReplyWithError(ctx, msg);
+    }
     if (created) {
         acc = tensor_new(DTYPE_FLOAT32, src->ndim, src->shape);
         acc->is_accumulator = 1;
-    } else if (!acc->is_accumulator) {
-        return RedisModule_ReplyWithError(ctx, "ERR destination holds a plain tensor, not an accumulator");
-    } else if (!tensor_same_shape(acc, src)) {
-        return RedisModule_ReplyWithError(ctx, "ERR source shape does not match the accumulator");
     }
-    float factor = (float)w * mean_factor(src);
+    const float factor = w * mean_factor(src);
     if (src->dtype == DTYPE_FLOAT32) {
         K->axpy((float *)acc->data, factor, (const float *)src->data, acc->numel);
     } else {
@@ -311,8 +326,8 @@ int TensorAccum_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
             K->axpy((float *)acc->data + off, factor, f32_chunk(src, off, len, 1.0f, tmp), len);
         }
     }
-    acc->count += 1;
-    acc->weight_sum += w;
+    acc->count = next.count;
+    acc->weight_sum = next.weight_sum;
     if (created) RedisModule_ModuleTypeSetValue(akey, TensorType, acc);
     publish_change(ctx, "tensor.accum", argv[1], acc);
     return RedisModule_ReplyWithLongLong(ctx, (long long)acc->count);
@@ -379,6 +394,15 @@ static void for_grad_chunks(const Tensor *grad, GradChunkFn fn, void *state) {
     }
 }
 
+/* getkeys-api: param and grad, then the key after each of the given option words. Only positions below argc
+ * exist: a short call (COMMAND GETKEYS, or an ACL check before the arity error) must not name more. */
+static void declare_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, const char *const *key_options) {
+    for (int pos = 1; pos <= 2 && pos < argc; pos++) RedisModule_KeyAtPos(ctx, pos);
+    for (int i = 3; i + 1 < argc; i++)
+        for (const char *const *opt = key_options; *opt; opt++)
+            if (arg_is(argv[i], *opt)) RedisModule_KeyAtPos(ctx, i + 1);
+}
+
 typedef struct {
     float *param, *velocity;
     spirt_sgd_params p;
@@ -394,6 +418,15 @@ typedef struct {
     spirt_adam_params p;
 } AdamState;
 
+/* Factors the Adam kernel derives from its hyperparameters (native/kernels/simd_body.h): with any of them
+ * infinite, every parameter would turn non-finite whatever the gradient, so such arguments are refused. */
+static const char *adam_factors_error(const spirt_adam_params *p) {
+    const float bc1 = (float)(1.0 / (1.0 - pow((double)p->beta1, (double)p->step)));
+    if (!isfinite(p->lr * bc1)) return "ERR LR is too large: its bias-corrected step size overflows float32";
+    if (p->decoupled && !isfinite(p->lr * p->weight_decay)) return "ERR LR * WEIGHTDECAY overflows float32";
+    return NULL;
+}
+
 static void adam_chunk(void *state, size_t off, size_t len, const float *g) {
     AdamState *s = state;
     K->adam(s->param + off, g, s->m + off, s->v + off, len, &s->p);
@@ -402,28 +435,26 @@ static void adam_chunk(void *state, size_t off, size_t len, const float *g) {
 /* ---- TENSOR.SGD param grad LR lr [MOMENTUM m VELOCITY vkey] [DAMPENING d] [NESTEROV] [WEIGHTDECAY wd] ---- */
 int TensorSgd_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (RedisModule_IsKeysPositionRequest(ctx)) {
-        RedisModule_KeyAtPos(ctx, 1);
-        RedisModule_KeyAtPos(ctx, 2);
-        for (int i = 3; i + 1 < argc; i++)
-            if (arg_is(argv[i], "VELOCITY")) RedisModule_KeyAtPos(ctx, i + 1);
+        static const char *const key_options[] = {"VELOCITY", NULL};
+        declare_keys(ctx, argv, argc, key_options);
         return REDISMODULE_OK;
     }
     RedisModule_AutoMemory(ctx);
     if (argc < 5) return RedisModule_WrongArity(ctx);
     int nesterov = 0;
-    double lr = NAN, mom = 0, damp = 0, wd = 0;
+    float lr = NAN, mom = 0, damp = 0, wd = 0;
     RedisModuleString *vel_name = NULL;
     for (int i = 3; i < argc; i++) {
         int has_value = i + 1 < argc;
         if (arg_is(argv[i], "NESTEROV")) nesterov = 1;
         else if (arg_is(argv[i], "LR") && has_value) {
-            if (!arg_finite(argv[++i], &lr) || lr < 0) return RedisModule_ReplyWithError(ctx, "ERR LR must be a non-negative number");
+            if (!arg_float32(argv[++i], &lr) || lr < 0) return RedisModule_ReplyWithError(ctx, "ERR LR must be a non-negative number (finite as a float32)");
         } else if (arg_is(argv[i], "MOMENTUM") && has_value) {
-            if (!arg_finite(argv[++i], &mom) || mom < 0) return RedisModule_ReplyWithError(ctx, "ERR MOMENTUM must be a non-negative number");
+            if (!arg_float32(argv[++i], &mom) || mom < 0) return RedisModule_ReplyWithError(ctx, "ERR MOMENTUM must be a non-negative number (finite as a float32)");
         } else if (arg_is(argv[i], "DAMPENING") && has_value) {
-            if (!arg_finite(argv[++i], &damp) || damp < 0 || damp > 1) return RedisModule_ReplyWithError(ctx, "ERR DAMPENING must be in [0, 1]");
+            if (!arg_float32(argv[++i], &damp) || damp < 0 || damp > 1) return RedisModule_ReplyWithError(ctx, "ERR DAMPENING must be in [0, 1]");
         } else if (arg_is(argv[i], "WEIGHTDECAY") && has_value) {
-            if (!arg_finite(argv[++i], &wd) || wd < 0) return RedisModule_ReplyWithError(ctx, "ERR WEIGHTDECAY must be a non-negative number");
+            if (!arg_float32(argv[++i], &wd) || wd < 0) return RedisModule_ReplyWithError(ctx, "ERR WEIGHTDECAY must be a non-negative number (finite as a float32)");
         } else if (arg_is(argv[i], "VELOCITY") && has_value) {
             vel_name = argv[++i];
         } else {
@@ -445,7 +476,7 @@ int TensorSgd_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         return RedisModule_ReplyWithError(ctx, err);
     if (vel.created) vel.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
     SgdState state = {(float *)param->data, vel.t ? (float *)vel.t->data : NULL,
-                      {(float)lr, (float)mom, (float)damp, (float)wd, nesterov}};
+                      {lr, mom, damp, wd, nesterov, 0}};
     for_grad_chunks(grad, sgd_chunk, &state);
     publish_change(ctx, "tensor.sgd", argv[1], param);
     if (vel.t) commit_state(ctx, "tensor.sgd", &vel);
@@ -455,15 +486,13 @@ int TensorSgd_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
 /* ---- TENSOR.ADAM param grad MKEY m VKEY v LR lr [BETA1 b1] [BETA2 b2] [EPS e] [WEIGHTDECAY wd] [DECOUPLED] STEP t ---- */
 int TensorAdam_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (RedisModule_IsKeysPositionRequest(ctx)) {
-        RedisModule_KeyAtPos(ctx, 1);
-        RedisModule_KeyAtPos(ctx, 2);
-        for (int i = 3; i + 1 < argc; i++)
-            if (arg_is(argv[i], "MKEY") || arg_is(argv[i], "VKEY")) RedisModule_KeyAtPos(ctx, i + 1);
+        static const char *const key_options[] = {"MKEY", "VKEY", NULL};
+        declare_keys(ctx, argv, argc, key_options);
         return REDISMODULE_OK;
     }
     RedisModule_AutoMemory(ctx);
     if (argc < 11) return RedisModule_WrongArity(ctx);
-    double lr = NAN, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0;
+    float lr = NAN, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0;
     long long step = 0;
     int decoupled = 0;
     RedisModuleString *m_name = NULL, *v_name = NULL;
@@ -473,15 +502,15 @@ int TensorAdam_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
         else if (arg_is(argv[i], "MKEY") && has_value) m_name = argv[++i];
         else if (arg_is(argv[i], "VKEY") && has_value) v_name = argv[++i];
         else if (arg_is(argv[i], "LR") && has_value) {
-            if (!arg_finite(argv[++i], &lr) || lr < 0) return RedisModule_ReplyWithError(ctx, "ERR LR must be a non-negative number");
+            if (!arg_float32(argv[++i], &lr) || lr < 0) return RedisModule_ReplyWithError(ctx, "ERR LR must be a non-negative number (finite as a float32)");
         } else if (arg_is(argv[i], "BETA1") && has_value) {
-            if (!arg_finite(argv[++i], &b1) || b1 < 0 || b1 >= 1) return RedisModule_ReplyWithError(ctx, "ERR BETA1 must be in [0, 1)");
+            if (!arg_float32(argv[++i], &b1) || b1 < 0 || b1 >= 1) return RedisModule_ReplyWithError(ctx, "ERR BETA1 must be in [0, 1) as a float32");
         } else if (arg_is(argv[i], "BETA2") && has_value) {
-            if (!arg_finite(argv[++i], &b2) || b2 < 0 || b2 >= 1) return RedisModule_ReplyWithError(ctx, "ERR BETA2 must be in [0, 1)");
+            if (!arg_float32(argv[++i], &b2) || b2 < 0 || b2 >= 1) return RedisModule_ReplyWithError(ctx, "ERR BETA2 must be in [0, 1) as a float32");
         } else if (arg_is(argv[i], "EPS") && has_value) {
-            if (!arg_finite(argv[++i], &eps) || eps <= 0) return RedisModule_ReplyWithError(ctx, "ERR EPS must be a positive number");
+            if (!arg_float32(argv[++i], &eps) || eps <= 0) return RedisModule_ReplyWithError(ctx, "ERR EPS must be a positive number (non-zero as a float32)");
         } else if (arg_is(argv[i], "WEIGHTDECAY") && has_value) {
-            if (!arg_finite(argv[++i], &wd) || wd < 0) return RedisModule_ReplyWithError(ctx, "ERR WEIGHTDECAY must be a non-negative number");
+            if (!arg_float32(argv[++i], &wd) || wd < 0) return RedisModule_ReplyWithError(ctx, "ERR WEIGHTDECAY must be a non-negative number (finite as a float32)");
         } else if (arg_is(argv[i], "STEP") && has_value) {
             if (RedisModule_StringToLongLong(argv[++i], &step) != REDISMODULE_OK || step < 1)
                 return RedisModule_ReplyWithError(ctx, "ERR STEP must be an integer >= 1");
@@ -492,6 +521,9 @@ int TensorAdam_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if (!m_name || !v_name) return RedisModule_ReplyWithError(ctx, "ERR MKEY and VKEY are required");
     if (isnan(lr)) return RedisModule_ReplyWithError(ctx, "ERR LR is required");
     if (step < 1) return RedisModule_ReplyWithError(ctx, "ERR STEP is required");
+    const spirt_adam_params hp = {lr, b1, b2, eps, wd, decoupled, (uint64_t)step};
+    const char *bad = adam_factors_error(&hp);
+    if (bad) return RedisModule_ReplyWithError(ctx, bad);
     if (same_key(m_name, v_name) || same_key(m_name, argv[1]) || same_key(m_name, argv[2]) ||
         same_key(v_name, argv[1]) || same_key(v_name, argv[2]))
         return RedisModule_ReplyWithError(ctx, "ERR MKEY and VKEY must be keys of their own");
@@ -506,8 +538,7 @@ int TensorAdam_Command(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
         return RedisModule_ReplyWithError(ctx, err);
     if (m.created) m.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
     if (v.created) v.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
-    AdamState state = {(float *)param->data, (float *)m.t->data, (float *)v.t->data,
-                       {(float)lr, (float)b1, (float)b2, (float)eps, (float)wd, decoupled, (uint64_t)step}};
+    AdamState state = {(float *)param->data, (float *)m.t->data, (float *)v.t->data, hp};
     for_grad_chunks(grad, adam_chunk, &state);
     publish_change(ctx, "tensor.adam", argv[1], param);
     commit_state(ctx, "tensor.adam", &m);

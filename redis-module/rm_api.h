@@ -98,7 +98,8 @@ typedef struct RedisModuleTypeMethods {
     X(RedisModuleServerInfoData *, GetServerInfo, (RedisModuleCtx *, const char *))                         \
     X(unsigned long long, ServerInfoGetFieldUnsigned, (RedisModuleServerInfoData *, const char *, int *))   \
     X(void, FreeServerInfo, (RedisModuleCtx *, RedisModuleServerInfoData *))                                \
-    X(int, NotifyKeyspaceEvent, (RedisModuleCtx *, int, const char *, RedisModuleString *))
+    X(int, NotifyKeyspaceEvent, (RedisModuleCtx *, int, const char *, RedisModuleString *))                 \
+    X(void, _Assert, (const char *, const char *, int))
 
 #define RM_DECLARE(ret, name, args) extern ret(*RedisModule_##name) args;
 RM_API_LIST(RM_DECLARE)

@@ -40,12 +40,34 @@ int dtype_is_float_math(DType dt) { return dt == DTYPE_FLOAT32 || dt == DTYPE_FL
 const char *tensor_check_shape(DType dt, uint32_t ndim, const uint64_t *dims, uint64_t *numel, size_t *nbytes) {
     if (!dtype_size(dt)) return "ERR unknown dtype";
     if (ndim > TENSOR_MAX_DIMS) return "ERR too many dimensions (at most 8)";
-    uint64_t n = 1;
-    for (uint32_t i = 0; i < ndim; i++)
+    int empty = 0;
+    for (uint32_t i = 0; i < ndim; i++) {
+        if (dims[i] > TENSOR_MAX_DIM) return "ERR dimension too large (at most 4294967296)";
+        empty |= dims[i] == 0;
+    }
+    /* the size does not depend on the order of the dimensions: a zero anywhere makes the tensor empty */
+    uint64_t n = empty ? 0 : 1;
+    for (uint32_t i = 0; i < ndim && n; i++)
         if (__builtin_mul_overflow(n, dims[i], &n) || n > TENSOR_MAX_BYTES) return "ERR tensor too large";
     if (n * dtype_size(dt) > TENSOR_MAX_BYTES) return "ERR tensor too large";
     *numel = n;
     *nbytes = (size_t)(n * dtype_size(dt));
+    return NULL;
+}
+
+const char *tensor_validate(const Tensor *t) {
+    uint64_t numel;
+    size_t nbytes;
+    const char *err = tensor_check_shape(t->dtype, t->ndim, t->shape, &numel, &nbytes);
+    if (err) return err;
+    if (t->nbytes != nbytes) return "ERR data length does not match shape and dtype";
+    if (t->is_accumulator) {
+        if (t->dtype != DTYPE_FLOAT32) return "ERR accumulator must be FLOAT32";
+        if (!isfinite(t->weight_sum)) return "ERR accumulator weight sum is not finite";
+        if (t->count > TENSOR_MAX_COUNT) return "ERR accumulator count is too large";
+    } else if (t->count != 0 || t->weight_sum != 0) {
+        return "ERR plain tensor with accumulator state";
+    }
     return NULL;
 }
 
@@ -89,22 +111,77 @@ int tensor_same_shape(const Tensor *a, const Tensor *b) {
     return a->ndim == b->ndim && memcmp(a->shape, b->shape, a->ndim * sizeof(uint64_t)) == 0;
 }
 
-/* ---- protobuf (spirt.Tensor: 1 dtype varint, 2 shape packed int64, 3 data bytes) ---- */
+/* ---- protobuf (spirt.Tensor: 1 dtype enum, 2 shape repeated int64, 3 data bytes) ----
+ * The parser accepts exactly the messages protobufjs accepts (src/wire.ts decodeTensor, protobufjs 8's
+ * Reader and the generated decoder), so a payload is valid or invalid alike in the module and in every
+ * client; test/module/fuzz.test.ts cross-checks the two on mutated messages. */
 
-/* 0 on success; rejects varints longer than 10 bytes or running past the end */
-static int read_varint(const unsigned char **p, const unsigned char *end, uint64_t *out) {
+#define PROTO_RECURSION_LIMIT 100 /* protobufjs Reader.recursionLimit (protoc's default) */
+#define PROTO_MALFORMED "ERR PROTO payload is truncated or malformed"
+
+typedef struct {
+    const unsigned char *p, *end;
+} ProtoReader;
+
+/* A varint of at most max_bytes bytes, bits beyond 64 dropped; -1 when it runs past the end or is longer. */
+static int proto_varint(ProtoReader *r, int max_bytes, uint64_t *out) {
     uint64_t v = 0;
-    for (int shift = 0; shift < 70; shift += 7) {
-        if (*p >= end) return -1;
-        unsigned char b = *(*p)++;
-        if (shift == 63 && b > 1) return -1;
-        v |= (uint64_t)(b & 0x7f) << shift;
+    for (int i = 0; i < max_bytes; i++) {
+        if (r->p >= r->end) return -1;
+        const unsigned char b = *r->p++;
+        if (i < 10) v |= (uint64_t)(b & 0x7f) << (7 * i);
         if (!(b & 0x80)) {
             *out = v;
             return 0;
         }
     }
     return -1;
+}
+
+/* A tag: at most 5 bytes holding a value below 2^32 (field numbers up to 2^29-1). */
+static int proto_tag(ProtoReader *r, uint32_t *field, uint32_t *wire) {
+    uint64_t tag;
+    if (proto_varint(r, 5, &tag) || tag > UINT32_MAX) return -1;
+    *field = (uint32_t)(tag >> 3);
+    *wire = (uint32_t)(tag & 7);
+    return 0;
+}
+
+/* A length prefix: at most 5 bytes, below 2^31, and no longer than what is left. */
+static int proto_length(ProtoReader *r, uint64_t *len) {
+    return proto_varint(r, 5, len) || *len >= (1ull << 31) || *len > (uint64_t)(r->end - r->p) ? -1 : 0;
+}
+
+/* Skips an unknown field (protobufjs Reader.skipType): unbounded varints, groups up to the nesting limit. */
+static int proto_skip(ProtoReader *r, uint32_t wire, uint32_t field, int depth) {
+    uint64_t len;
+    if (depth > PROTO_RECURSION_LIMIT || field == 0) return -1;
+    switch (wire) {
+    case 0:
+        do {
+            if (r->p >= r->end) return -1;
+        } while (*r->p++ & 0x80);
+        return 0;
+    case 1:
+    case 5:
+        len = wire == 1 ? 8 : 4;
+        if ((uint64_t)(r->end - r->p) < len) return -1;
+        r->p += len;
+        return 0;
+    case 2:
+        if (proto_length(r, &len)) return -1;
+        r->p += len;
+        return 0;
+    case 3:
+        for (;;) {
+            uint32_t nested, nested_wire;
+            if (proto_tag(r, &nested, &nested_wire) || nested == 0) return -1;
+            if (nested_wire == 4) return nested == field ? 0 : -1;
+            if (proto_skip(r, nested_wire, nested, depth + 1)) return -1;
+        }
+    default:
+        return -1; /* an end-group without its start, or wire types 6 and 7 */
+    }
 }
 
 static const char *add_dim(uint64_t v, uint64_t *dims, uint32_t *ndim) {
@@ -115,48 +192,45 @@ static const char *add_dim(uint64_t v, uint64_t *dims, uint32_t *ndim) {
 }
 
 const char *tensor_from_proto(const unsigned char *buf, size_t len, Tensor **out) {
-    const unsigned char *p = buf, *end = buf + len, *data = NULL;
-    uint64_t dtype = 0, dims[TENSOR_MAX_DIMS], data_len = 0;
-    uint32_t ndim = 0;
+    ProtoReader r = {buf, buf + len};
+    const unsigned char *data = NULL;
+    uint64_t dims[TENSOR_MAX_DIMS], data_len = 0, v;
+    int32_t dtype = 0;
+    uint32_t ndim = 0, field, wire;
     const char *err;
-    while (p < end) {
-        uint64_t key, v;
-        if (read_varint(&p, end, &key)) return "ERR PROTO payload is truncated or malformed";
-        uint32_t field = (uint32_t)(key >> 3), wire = (uint32_t)(key & 7);
-        if (field == 0) return "ERR PROTO payload has field number 0";
-        if (wire == 0) {
-            if (read_varint(&p, end, &v)) return "ERR PROTO payload is truncated or malformed";
-            if (field == 1) dtype = v;
-            else if (field == 2 && (err = add_dim(v, dims, &ndim))) return err;
-        } else if (wire == 2) {
-            if (read_varint(&p, end, &v) || v > (uint64_t)(end - p)) return "ERR PROTO payload is truncated or malformed";
-            const unsigned char *field_end = p + v;
-            if (field == 2) {
-                while (p < field_end) {
-                    uint64_t d;
-                    if (read_varint(&p, field_end, &d)) return "ERR PROTO shape is malformed";
-                    if ((err = add_dim(d, dims, &ndim))) return err;
-                }
-            } else if (field == 3) {
-                data = p;
-                data_len = v;
+    while (r.p < r.end) {
+        if (proto_tag(&r, &field, &wire)) return PROTO_MALFORMED;
+        if (field == 1 && wire == 0) {
+            if (proto_varint(&r, 10, &v)) return PROTO_MALFORMED;
+            dtype = (int32_t)(uint32_t)v; /* an enum is an int32: the low 32 bits count */
+        } else if (field == 2 && wire == 0) {
+            if (proto_varint(&r, 10, &v)) return PROTO_MALFORMED;
+            if ((err = add_dim(v, dims, &ndim))) return err;
+        } else if (field == 2 && wire == 2) {
+            if (proto_length(&r, &v)) return PROTO_MALFORMED;
+            ProtoReader packed = {r.p, r.p + v};
+            while (packed.p < packed.end) {
+                uint64_t d;
+                if (proto_varint(&packed, 10, &d)) return "ERR PROTO shape is malformed";
+                if ((err = add_dim(d, dims, &ndim))) return err;
             }
-            p = field_end;
-        } else if (wire == 1 || wire == 5) {
-            size_t skip = wire == 1 ? 8 : 4;
-            if ((size_t)(end - p) < skip) return "ERR PROTO payload is truncated or malformed";
-            p += skip;
-        } else {
-            return "ERR PROTO payload uses an unsupported wire type";
+            r.p = packed.end;
+        } else if (field == 3 && wire == 2) {
+            if (proto_length(&r, &data_len)) return PROTO_MALFORMED;
+            data = r.p;
+            r.p += data_len;
+        } else if (field == 0) {
+            return "ERR PROTO payload has field number 0";
+        } else if (proto_skip(&r, wire, field, 0)) {
+            return wire == 4 || wire > 5 ? "ERR PROTO payload uses an unsupported wire type" : PROTO_MALFORMED;
         }
     }
-    if (dtype > DTYPE_LAST || !dtype_size((int)dtype)) return "ERR PROTO tensor has an unknown dtype";
-    uint64_t numel;
-    size_t nbytes;
-    if ((err = tensor_check_shape((DType)dtype, ndim, dims, &numel, &nbytes))) return err;
-    if (data_len != nbytes) return "ERR PROTO data length does not match shape and dtype";
-    Tensor *t = tensor_alloc((DType)dtype, ndim, dims);
-    if (nbytes) memcpy(t->data, data, nbytes);
+    if (dtype < DTYPE_FLOAT32 || dtype > DTYPE_LAST) return "ERR PROTO tensor has an unknown dtype";
+    Tensor probe = {.dtype = (DType)dtype, .ndim = ndim, .nbytes = data_len};
+    memcpy(probe.shape, dims, ndim * sizeof(uint64_t));
+    if ((err = tensor_validate(&probe))) return err;
+    Tensor *t = tensor_alloc(probe.dtype, ndim, dims);
+    if (data_len) memcpy(t->data, data, data_len);
     *out = t;
     return NULL;
 }
@@ -210,87 +284,85 @@ size_t tensor_header(const Tensor *t, unsigned char *buf) {
     return (size_t)(p + 24 - buf);
 }
 
-/* Checks what an accumulator must satisfy, wherever it came from (payload, RDB). */
-static const char *check_state(DType dt, int is_acc, uint64_t count, double weight_sum) {
-    if (is_acc && dt != DTYPE_FLOAT32) return "ERR accumulator must be FLOAT32";
-    if (!is_acc && (count != 0 || weight_sum != 0)) return "ERR plain tensor with accumulator state";
-    if (!isfinite(weight_sum)) return "ERR accumulator weight sum is not finite";
-    return NULL;
-}
-
 const char *tensor_from_header(const unsigned char *buf, size_t len, const unsigned char *data,
                                size_t data_len, Tensor **out) {
     if (len < 8 || memcmp(buf, SERIAL_MAGIC, 4) != 0) return "ERR header is not a spirt tensor header";
-    DType dt = (DType)buf[4];
-    uint32_t ndim = buf[5];
-    int is_acc = buf[6];
-    if (buf[7] != 0 || is_acc > 1) return "ERR header is malformed";
-    if (ndim > TENSOR_MAX_DIMS) return "ERR too many dimensions (at most 8)";
-    if (len != 8 + 8 * (size_t)ndim + 24) return "ERR header length does not match its dimensions";
-    uint64_t dims[TENSOR_MAX_DIMS], count, nbytes, numel;
-    double weight_sum;
-    memcpy(dims, buf + 8, 8 * ndim);
-    const unsigned char *p = buf + 8 + 8 * ndim;
-    memcpy(&count, p, 8);
-    memcpy(&weight_sum, p + 8, 8);
+    Tensor probe = {.dtype = (DType)buf[4], .ndim = buf[5], .is_accumulator = buf[6]};
+    if (buf[7] != 0 || buf[6] > 1) return "ERR header is malformed";
+    if (probe.ndim > TENSOR_MAX_DIMS) return "ERR too many dimensions (at most 8)";
+    if (len != 8 + 8 * (size_t)probe.ndim + 24) return "ERR header length does not match its dimensions";
+    uint64_t nbytes;
+    memcpy(probe.shape, buf + 8, 8 * probe.ndim);
+    const unsigned char *p = buf + 8 + 8 * probe.ndim;
+    memcpy(&probe.count, p, 8);
+    memcpy(&probe.weight_sum, p + 8, 8);
     memcpy(&nbytes, p + 16, 8);
-    size_t expect;
-    const char *err = tensor_check_shape(dt, ndim, dims, &numel, &expect);
+    if (nbytes != data_len) return "ERR data length does not match the header";
+    probe.nbytes = data_len;
+    const char *err = tensor_validate(&probe);
     if (err) return err;
-    if ((err = check_state(dt, is_acc, count, weight_sum))) return err;
-    if (nbytes != expect || data_len != expect) return "ERR data length does not match the header's shape";
-    Tensor *t = tensor_alloc(dt, ndim, dims);
-    t->is_accumulator = is_acc;
-    t->count = count;
-    t->weight_sum = weight_sum;
-    memcpy(t->data, data, expect);
+    Tensor *t = tensor_alloc(probe.dtype, probe.ndim, probe.shape);
+    t->is_accumulator = probe.is_accumulator;
+    t->count = probe.count;
+    t->weight_sum = probe.weight_sum;
+    memcpy(t->data, data, data_len);
     *out = t;
     return NULL;
 }
 
 /* ---- type callbacks ---- */
 
+/* Reads the whole value, data included, before judging it: a refused value leaves the stream at the value's
+ * end, so Redis reports the refusal itself (Redis 7.0 treats a NULL here as a corrupt RDB: the server stops
+ * at startup, RESTORE and MIGRATE reply an error) rather than a misplaced EOF marker. */
 static void *tensor_rdb_load(RedisModuleIO *io, int encver) {
     if (encver != TENSOR_ENCVER_V1) {
         RedisModule_Log(NULL, "warning", "spirt: cannot load tensor encoding version %d", encver);
         return NULL;
     }
-    uint64_t dtype = RedisModule_LoadUnsigned(io), ndim = RedisModule_LoadUnsigned(io);
-    uint64_t dims[TENSOR_MAX_DIMS];
-    if (RedisModule_IsIOError(io) || ndim > TENSOR_MAX_DIMS || !dtype_size((int)(dtype > DTYPE_LAST ? 0 : dtype)))
-        return NULL;
-    for (uint64_t i = 0; i < ndim; i++) dims[i] = RedisModule_LoadUnsigned(io);
-    uint64_t is_acc = RedisModule_LoadUnsigned(io), count = RedisModule_LoadUnsigned(io);
-    double weight_sum = RedisModule_LoadDouble(io);
-    if (RedisModule_IsIOError(io) || is_acc > 1) return NULL;
-    uint64_t numel;
-    size_t expect, len = 0;
-    if (tensor_check_shape((DType)dtype, (uint32_t)ndim, dims, &numel, &expect) ||
-        check_state((DType)dtype, (int)is_acc, count, weight_sum))
-        return NULL;
+    const uint64_t dtype = RedisModule_LoadUnsigned(io);
+    Tensor probe = {.dtype = dtype <= DTYPE_LAST ? (DType)dtype : 0};
+    const uint64_t ndim = RedisModule_LoadUnsigned(io);
+    /* a corrupt ndim is read no further than the stream's next non-integer field, where IO errors begin */
+    for (uint64_t i = 0; i < ndim && !RedisModule_IsIOError(io); i++) {
+        uint64_t d = RedisModule_LoadUnsigned(io);
+        if (i < TENSOR_MAX_DIMS) probe.shape[i] = d;
+    }
+    const uint64_t is_acc = RedisModule_LoadUnsigned(io);
+    probe.count = RedisModule_LoadUnsigned(io);
+    probe.weight_sum = RedisModule_LoadDouble(io);
+    size_t len = 0;
     char *data = RedisModule_LoadStringBuffer(io, &len);
-    if (RedisModule_IsIOError(io) || !data) return NULL;
-    if (len != expect) {
-        RedisModule_Log(NULL, "warning", "spirt: tensor data length %zu does not match its shape (%zu)", len, expect);
+    if (RedisModule_IsIOError(io) || !data) {
+        if (data) RedisModule_Free(data);
+        return NULL;
+    }
+    probe.ndim = ndim > TENSOR_MAX_DIMS ? TENSOR_MAX_DIMS + 1 : (uint32_t)ndim;
+    probe.is_accumulator = (int)(is_acc & 1);
+    probe.nbytes = len;
+    const char *err = is_acc > 1 ? "ERR accumulator flag is not 0 or 1" : tensor_validate(&probe);
+    if (err) {
+        RedisModule_Log(NULL, "warning", "spirt: refusing a stored tensor: %s", err + 4);
         RedisModule_Free(data);
         return NULL;
     }
     Tensor *t = RedisModule_Alloc(sizeof(Tensor));
-    memset(t, 0, sizeof(*t));
-    t->dtype = (DType)dtype;
-    t->ndim = (uint32_t)ndim;
-    memcpy(t->shape, dims, ndim * sizeof(uint64_t));
-    t->numel = numel;
-    t->nbytes = expect;
-    t->is_accumulator = (int)is_acc;
-    t->count = count;
-    t->weight_sum = weight_sum;
+    *t = probe;
+    t->numel = len / dtype_size(t->dtype);
     t->data = (unsigned char *)data; /* LoadStringBuffer's buffer is ours to keep and free with RedisModule_Free */
     return t;
 }
 
+/* Unreachable, since every writer validates first; but a value the loader refuses would make the whole RDB
+ * (or AOF) unloadable, so stop rather than write it: a BGSAVE child dies and the last good file stays. */
+static void assert_valid(const Tensor *t) {
+    const char *err = tensor_validate(t);
+    if (err) RedisModule__Assert(err, __FILE__, __LINE__);
+}
+
 static void tensor_rdb_save(RedisModuleIO *io, void *value) {
     const Tensor *t = value;
+    assert_valid(t);
     RedisModule_SaveUnsigned(io, t->dtype);
     RedisModule_SaveUnsigned(io, t->ndim);
     for (uint32_t i = 0; i < t->ndim; i++) RedisModule_SaveUnsigned(io, t->shape[i]);
@@ -302,6 +374,7 @@ static void tensor_rdb_save(RedisModuleIO *io, void *value) {
 
 static void tensor_aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) {
     const Tensor *t = value;
+    assert_valid(t);
     unsigned char header[TENSOR_HEADER_MAX];
     size_t len = tensor_header(t, header);
     RedisModule_EmitAOF(aof, "TENSOR.RESTORE", "sbb", key, (const char *)header, len, (const char *)t->data, t->nbytes);

@@ -10,6 +10,10 @@
 #define TENSOR_MAX_DIMS 8
 /* 4 GiB of data per tensor: far above Redis's default 512 MB bulk limit, low enough to rule out overflow */
 #define TENSOR_MAX_BYTES (1ull << 32)
+/* Every dimension, even beside a zero one: no tensor holds more elements than this (src/tensor.ts MAX_DIM) */
+#define TENSOR_MAX_DIM (1ull << 32)
+/* Counts and versions are replied as RESP integers (signed 64-bit) */
+#define TENSOR_MAX_COUNT ((uint64_t)INT64_MAX)
 
 /* Values match proto/tensor.proto's DType. */
 typedef enum {
@@ -42,6 +46,10 @@ int dtype_is_float_math(DType dt);
 
 /* Checks ndim/dims and computes numel and byte size; returns NULL or a static error message. */
 const char *tensor_check_shape(DType dt, uint32_t ndim, const uint64_t *dims, uint64_t *numel, size_t *nbytes);
+/* The one validity rule of a stored tensor: shape, data length (t->nbytes) and accumulator state. Every path
+ * that creates or changes a value checks the result with it before storing (commands, RESTORE, the RDB
+ * loader) and the RDB saver asserts it, so whatever a command accepts, a restart loads. NULL when valid. */
+const char *tensor_validate(const Tensor *t);
 /* A zeroed tensor (tensor_new) or one whose data the caller overwrites whole (tensor_alloc): skipping the
  * zeroing saves touching every page twice. NULL for an invalid shape. */
 Tensor *tensor_new(DType dt, uint32_t ndim, const uint64_t *dims);

@@ -5,6 +5,8 @@ import { TensorFormatError } from './errors';
 export const MAX_DIMS = 8;
 /** Largest tensor payload accepted anywhere (4 GiB), the same limit as the Redis module's. */
 export const MAX_TENSOR_BYTES = 2 ** 32;
+/** Largest dimension, even beside a zero one (no tensor holds more elements), the same bound as the module's. */
+export const MAX_DIM = 2 ** 32;
 
 /** A dense row-major tensor: typed-array elements, a shape and a dtype. */
 export interface Tensor<D extends DType = DType> {
@@ -13,20 +15,23 @@ export interface Tensor<D extends DType = DType> {
   readonly data: TypedArrayFor<D>;
 }
 
-/** Number of elements a shape holds; throws TensorFormatError for a negative, fractional or oversized shape. */
+/**
+ * Number of elements a shape holds; throws TensorFormatError for a negative, fractional or oversized
+ * dimension or shape. The verdict does not depend on the order of the dimensions, as in the module.
+ */
 export function numel(shape: readonly number[], elementSize = 1): number {
   if (shape.length > MAX_DIMS) {
     throw new TensorFormatError('ERR_BAD_SHAPE', `tensor has ${shape.length} dimensions; at most ${MAX_DIMS} are allowed`);
   }
-  let n = 1;
   for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) {
+    if (!Number.isSafeInteger(d) || d < 0 || d > MAX_DIM) {
       throw new TensorFormatError('ERR_BAD_SHAPE', `shape [${shape.join(', ')}] has an invalid dimension ${d}`);
     }
-    n *= d;
-    if (n * elementSize > MAX_TENSOR_BYTES) {
-      throw new TensorFormatError('ERR_BAD_SHAPE', `shape [${shape.join(', ')}] exceeds ${MAX_TENSOR_BYTES} bytes`);
-    }
+  }
+  // at most 8 factors below 2^33: the product stays finite, and exact whenever it is within the limit
+  const n = shape.reduce((a, d) => a * d, 1);
+  if (n * elementSize > MAX_TENSOR_BYTES) {
+    throw new TensorFormatError('ERR_BAD_SHAPE', `shape [${shape.join(', ')}] exceeds ${MAX_TENSOR_BYTES} bytes`);
   }
   return n;
 }

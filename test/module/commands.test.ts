@@ -75,7 +75,8 @@ describe('TENSOR.SET / TENSOR.GET', () => {
       [Buffer.from([0x12, 0x01, 0x02, 0x1a, 0x08, ...Buffer.alloc(8)]), /unknown dtype/],
       [Buffer.from([0x08, 0x01, 0x12, 0x01, 0x03, 0x1a, 0x08, ...Buffer.alloc(8)]), /data length does not match/],
       [Buffer.from([0x08, 0x01, 0x12, 0x0a, ...Buffer.from('ffffffffffffffffff01', 'hex'), 0x1a, 0x00]), /negative dimension/],
-      [Buffer.from([0x08, 0x01, 0x0b, 0x1a, 0x00]), /unsupported wire type/],
+      [Buffer.from([0x08, 0x01, 0x0e, 0x1a, 0x00]), /unsupported wire type/],
+      [Buffer.from([0x08, 0x01, 0x0b, 0x1a, 0x00]), /truncated or malformed/], // a group that never ends
       [Buffer.from([0x08, 0x01, 0x1a, 0x7f, 0x00]), /truncated or malformed/],
       [Buffer.from([0x08, ...Buffer.alloc(11, 0xff)]), /truncated or malformed/],
       [Buffer.from([0x00, 0x01]), /field number 0/],
@@ -375,6 +376,7 @@ describe('server integration', () => {
     const acc16 = Buffer.from(h);
     acc16[4] = 3;
     acc16[6] = 1;
+    acc16.writeBigUInt64LE(4n, 32);
     expect(await errorOf(s.r.call('TENSOR.RESTORE', 'r', acc16, 'abcd'))).toMatch(/accumulator must be FLOAT32/);
     expect(Array.from(await getF32(s.r, 'r'))).toEqual([1, 2]);
   });
