@@ -1,3 +1,6 @@
+/* The spirt tensor type: its value (dtype, shape, data, accumulator state) and the one validity rule every
+ * stored value satisfies; the PROTO codec (exactly protobufjs's accepted set); the TENSOR.RESTORE header; and
+ * the Redis type callbacks (RDB save/load with named encoding versions, AOF rewrite, digest, copy, free). */
 #include "tensor.h"
 
 #include <math.h>

@@ -60,7 +60,7 @@ int tensor_same_shape(const Tensor *a, const Tensor *b);
 
 /* PROTO: a protobuf spirt.Tensor. Parse returns NULL on success (filling *out, data copied) or an error. */
 const char *tensor_from_proto(const unsigned char *buf, size_t len, Tensor **out);
-/* Encodes t (with data scaled into a mean when mean_scale != 1 is requested by the caller via data). */
+/* Encodes t's dtype and shape with `data`: t->nbytes bytes, t's own or (GET MEAN) its mean computed by the caller. */
 unsigned char *tensor_to_proto(const Tensor *t, const unsigned char *data, size_t *len);
 
 /* TENSOR.RESTORE key header data: how replication and AOF rewrite carry a whole value (accumulator state

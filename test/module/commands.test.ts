@@ -92,7 +92,9 @@ describe('TENSOR.SET / TENSOR.GET', () => {
 
   test('GET options and errors', async () => {
     await setF32(s.r, 'g', [1], Float32Array.of(1));
-    expect(await errorOf(s.r.call('TENSOR.GET', 'g', 'JSON'))).toMatch(/ERR unknown option/);
+    expect(await errorOf(s.r.call('TENSOR.GET', 'g', 'JSON'))).toMatch(/ERR syntax error: 'JSON' is not an option here \(META, BLOB, PROTO, MEAN\)/);
+    expect(await errorOf(s.r.call('TENSOR.GET', 'g', 'META', 'PROTO'))).toMatch(/ERR META and PROTO exclude each other/);
+    expect(await errorOf(s.r.call('TENSOR.GET', 'g', 'BLOB', 'BLOB'))).toMatch(/ERR BLOB is given more than once/);
     expect(await errorOf(s.r.call('TENSOR.GET', 'g', 'MEAN'))).toMatch(/ERR MEAN applies to accumulators only/);
     expect(await errorOf(s.r.call('TENSOR.GET'))).toMatch(/wrong number of arguments/);
     await s.r.set('str', 'x');
@@ -203,8 +205,9 @@ describe('TENSOR.ACCUM', () => {
       [['acc2', 'i2'], /ERR source has dtype INT8/],
       [['acc2', 'v2', 'WEIGHT', 'nan'], /ERR expected WEIGHT followed by a finite number/],
       [['acc2', 'v2', 'WEIGHT', 'inf'], /ERR expected WEIGHT followed by a finite number/],
-      [['acc2', 'v2', 'WEIGHTS', '1'], /ERR expected WEIGHT/],
-      [['acc2', 'v2', 'WEIGHT'], /wrong number of arguments/],
+      [['acc2', 'v2', 'WEIGHTS', '1'], /ERR syntax error: 'WEIGHTS' is not an option here \(WEIGHT\)/],
+      [['acc2', 'v2', 'WEIGHT'], /ERR WEIGHT needs a value/],
+      [['acc2'], /wrong number of arguments/],
     ];
     for (const [args, msg] of cases) expect(await errorOf(s.r.call('TENSOR.ACCUM', ...args))).toMatch(msg);
     expect(Array.from(await getF32(s.r, 'acc2'))).toEqual([1, 2]);
@@ -315,7 +318,9 @@ describe('TENSOR.ADAM', () => {
       [[...base, 'STEP', '0'], /ERR STEP must be an integer >= 1/],
       [[...base, 'STEP', '1.5'], /ERR STEP must be an integer >= 1/],
       [[...base, 'EPS', '1e-8', 'BETA1', '0.9'], /ERR STEP is required/],
-      [['P', 'G', 'MKEY', 'm', 'LR', '0.1', 'STEP', '1', 'EPS', '1'], /ERR MKEY and VKEY are required/],
+      [['P', 'G', 'MKEY', 'm', 'LR', '0.1', 'STEP', '1', 'EPS', '1'], /ERR VKEY is required/],
+      [['P', 'G', 'MKEY', 'm', 'VKEY', 'v', 'LR', '0.1', 'STEP', '1', 'LR', '0.2'], /ERR LR is given more than once/],
+      [['P', 'G', 'VKEY', 'MKEY', 'MKEY', 'm', 'LR', '0.1', 'STEP', '1'], /ERR an argument before MKEY is spelled MKEY/],
       [['P', 'G', 'MKEY', 'm', 'VKEY', 'm', 'LR', '0.1', 'STEP', '1'], /ERR MKEY and VKEY must be keys of their own/],
       [['P', 'G', 'MKEY', 'M3', 'VKEY', 'v', 'LR', '0.1', 'STEP', '1'], /ERR MKEY must be a FLOAT32 tensor shaped like the parameter/],
       [['P', 'G', 'MKEY', 'm', 'VKEY', 'v', 'STEP', '1', 'BETA1', '0.5'], /ERR LR is required/],

@@ -1,0 +1,142 @@
+/* Averaging and accumulation: TENSOR.AVG (the element-wise mean of tensors) and TENSOR.ACCUM (a weighted
+ * running sum with its count and weight sum, whose mean other commands read). */
+#include <float.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "command.h"
+
+/* ---- TENSOR.AVG dest src1 .. srcN ---- */
+static int tensor_avg(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    const spirt_kernels *k = env->k;
+    RedisModule_AutoMemory(ctx);
+    size_t nsrc = (size_t)argc - 2;
+    /* dest is opened first and reused when it is also a source: a second handle on the same key would
+     * point at the value that storing the result frees */
+    RedisModuleKey *dkey;
+    Tensor *old;
+    Lookup dl = open_tensor(ctx, argv[1], REDISMODULE_WRITE, &dkey, &old);
+    if (dl == WRONG_TYPE) return RedisModule_ReplyWithError(ctx, REDISMODULE_ERRORMSG_WRONGTYPE);
+    Tensor **src = RedisModule_Alloc(nsrc * sizeof(Tensor *));
+    const char *err = NULL;
+    char msg[160];
+    for (size_t j = 0; j < nsrc && !err; j++) {
+        RedisModuleKey *key;
+        Lookup l = same_key(argv[2 + j], argv[1]) ? (src[j] = old, dl)
+                                                   : open_tensor(ctx, argv[2 + j], REDISMODULE_READ, &key, &src[j]);
+        if (l == WRONG_TYPE) err = REDISMODULE_ERRORMSG_WRONGTYPE;
+        else if (l == MISSING) snprintf(msg, sizeof msg, "ERR source %zu does not exist", j + 1), err = msg;
+        else if (!(err = check_math_input(src[j], "source", msg, sizeof msg)) && j > 0) {
+            if (math_dtype(src[j]) != math_dtype(src[0])) err = "ERR sources have different dtypes";
+            else if (!tensor_same_shape(src[j], src[0])) err = "ERR sources have different shapes";
+        }
+    }
+    if (err) {
+        RedisModule_Free(src);
+        return RedisModule_ReplyWithError(ctx, err);
+    }
+    /* a plain dest of the right dtype and shape is overwritten in place (no allocation, no page faults):
+     * each output element depends only on the sources' elements at the same index, read before it is stored */
+    const int in_place = dl == FOUND && !old->is_accumulator && old->dtype == math_dtype(src[0]) &&
+                         tensor_same_shape(old, src[0]);
+    Tensor *out = in_place ? old : tensor_alloc(math_dtype(src[0]), src[0]->ndim, src[0]->shape);
+    int plain_f32 = out->dtype == DTYPE_FLOAT32;
+    for (size_t j = 0; j < nsrc; j++) plain_f32 &= !src[j]->is_accumulator;
+    if (plain_f32) {
+        const float **ptrs = RedisModule_Alloc(nsrc * sizeof(float *));
+        for (size_t j = 0; j < nsrc; j++) ptrs[j] = (const float *)src[j]->data;
+        k->weighted_sum((float *)out->data, ptrs, NULL, nsrc, out->numel);
+        RedisModule_Free(ptrs);
+    } else {
+        float acc[CHUNK], tmp[CHUNK];
+        const float inv = 1.0f / (float)nsrc;
+        for (size_t off = 0; off < out->numel; off += CHUNK) {
+            size_t len = out->numel - off < CHUNK ? out->numel - off : CHUNK;
+            memset(acc, 0, len * sizeof(float));
+            for (size_t j = 0; j < nsrc; j++) k->axpy(acc, inv, f32_chunk(k, src[j], off, len, mean_factor(src[j]), tmp), len);
+            store_f32_chunk(k, out, off, len, acc);
+        }
+    }
+    RedisModule_Free(src);
+    if (in_place) publish_change(ctx, "tensor.avg", argv[1], out);
+    else store_new(ctx, "tensor.avg", dkey, argv[1], out);
+    return RedisModule_ReplyWithSimpleString(ctx, "OK");
+}
+
+static const RedisModuleCommandKeySpec avg_keys[] = {KEY_AT(1, KEY_REPLACE), KEYS_FROM(2, KEY_RO), {0}};
+static const RedisModuleCommandArg avg_args[] = {KEY_ARG("dest", 0, 0), KEY_ARG("src", 1, REDISMODULE_CMD_ARG_MULTIPLE), {0}};
+const CommandDef tensor_avg_def = {
+    .name = "tensor.avg", .run = tensor_avg, .flags = "write deny-oom", .arity = -3,
+    .summary = "Stores the element-wise mean of the sources (an accumulator counts as its mean) at dest",
+    .complexity = "O(N*M): N elements, M sources", .key_specs = avg_keys, .positional = avg_args, .options_at = 2,
+};
+
+/* ---- TENSOR.ACCUM acc src [WEIGHT w] ---- */
+typedef struct {
+    float weight;
+} AccumOptions;
+
+static const OptionSpec accum_options[] = {
+    {.name = "WEIGHT", .kind = OPT_FLOAT, .offset = offsetof(AccumOptions, weight), .lo = -FLT_MAX, .hi = FLT_MAX,
+     .error = "ERR expected WEIGHT followed by a finite number (as a float32)"},
+    {0},
+};
+
+static int tensor_accum(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    const spirt_kernels *k = env->k;
+    RedisModule_AutoMemory(ctx);
+    AccumOptions opt = {1.0f};
+    char msg[256];
+    const char *err = parse_options(argv, 3, argc, accum_options, &opt, msg, sizeof msg);
+    if (err) return RedisModule_ReplyWithError(ctx, err);
+    if (same_key(argv[1], argv[2])) return RedisModule_ReplyWithError(ctx, "ERR accumulator and source must be different keys");
+    RedisModuleKey *skey, *akey;
+    Tensor *src, *acc;
+    Lookup l = open_tensor(ctx, argv[2], REDISMODULE_READ, &skey, &src);
+    if (l != FOUND) return reply_lookup_error(ctx, l, "source");
+    if ((err = check_math_input(src, "source", msg, sizeof msg))) return RedisModule_ReplyWithError(ctx, err);
+    l = open_tensor(ctx, argv[1], REDISMODULE_WRITE, &akey, &acc);
+    if (l == WRONG_TYPE) return reply_lookup_error(ctx, l, "");
+    const int created = l == MISSING;
+    if (!created && !acc->is_accumulator)
+        return RedisModule_ReplyWithError(ctx, "ERR destination holds a plain tensor, not an accumulator");
+    if (!created && !tensor_same_shape(acc, src))
+        return RedisModule_ReplyWithError(ctx, "ERR source shape does not match the accumulator");
+    /* the state after this contribution must be one a restart can load: checked before anything changes */
+    Tensor next = {.dtype = DTYPE_FLOAT32, .ndim = src->ndim, .nbytes = src->numel * sizeof(float), .is_accumulator = 1};
+    memcpy(next.shape, src->shape, sizeof next.shape);
+    if (!created) next = *acc;
+    next.count += 1;
+    next.weight_sum += opt.weight;
+    if ((err = tensor_validate(&next))) {
+        snprintf(msg, sizeof msg, "ERR contribution refused: %s", err + 4);
+        return RedisModule_ReplyWithError(ctx, msg);
+    }
+    if (created) {
+        acc = tensor_new(DTYPE_FLOAT32, src->ndim, src->shape);
+        acc->is_accumulator = 1;
+    }
+    const float factor = opt.weight * mean_factor(src);
+    if (src->dtype == DTYPE_FLOAT32) {
+        k->axpy((float *)acc->data, factor, (const float *)src->data, acc->numel);
+    } else {
+        float tmp[CHUNK];
+        for (size_t off = 0; off < acc->numel; off += CHUNK) {
+            size_t len = acc->numel - off < CHUNK ? acc->numel - off : CHUNK;
+            k->axpy((float *)acc->data + off, factor, f32_chunk(k, src, off, len, 1.0f, tmp), len);
+        }
+    }
+    acc->count = next.count;
+    acc->weight_sum = next.weight_sum;
+    if (created) RedisModule_ModuleTypeSetValue(akey, TensorType, acc);
+    publish_change(ctx, "tensor.accum", argv[1], acc);
+    return RedisModule_ReplyWithLongLong(ctx, (long long)acc->count);
+}
+
+static const RedisModuleCommandKeySpec accum_keys[] = {KEY_AT(1, KEY_UPDATE), KEY_AT(2, KEY_RO), {0}};
+static const RedisModuleCommandArg accum_args[] = {KEY_ARG("acc", 0, 0), KEY_ARG("src", 1, 0), {0}};
+const CommandDef tensor_accum_def = {
+    .name = "tensor.accum", .run = tensor_accum, .flags = "write deny-oom", .arity = -3,
+    .summary = "acc += WEIGHT * src into a float32 accumulator (created when missing); replies its count",
+    .complexity = "O(N)", .key_specs = accum_keys, .positional = accum_args, .options_at = 2, .options = accum_options,
+};
