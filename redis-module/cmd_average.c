@@ -1,10 +1,44 @@
 /* Averaging and accumulation: TENSOR.AVG (the element-wise mean of tensors) and TENSOR.ACCUM (a weighted
  * running sum with its count and weight sum, whose mean other commands read). */
 #include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "command.h"
+
+/* The float32 nearest d toward zero, with its last bit set when that is inexact (round to odd). Rounded once
+ * more to float16 or bfloat16 (at least 2 bits shorter) it gives the correctly rounded value of d, where two
+ * roundings to nearest could meet a tie that d was not on. NaN becomes the canonical quiet NaN. */
+static float round_to_odd_f32(double d) {
+    if (isnan(d)) return NAN;
+    float f = (float)d;
+    if ((double)f == d) return f;
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if (fabs((double)f) > fabs(d)) bits -= 1; /* rounded away from zero (to inf, too): one step back */
+    bits |= 1;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* The mean of FLOAT16/BFLOAT16 sources, each element correctly rounded: summed in double (exact for float16 up
+ * to 8191 sources, and for bfloat16 values within about 2^40 of each other), divided by n, rounded once into
+ * the dtype. Plain C on top of exact widenings and RNE narrowings: the same bits on every path and CPU. */
+static void half_mean(const spirt_kernels *k, Tensor *out, Tensor *const *src, size_t nsrc) {
+    float wide[CHUNK];
+    double sum[CHUNK];
+    for (size_t off = 0; off < out->numel; off += CHUNK) {
+        const size_t len = out->numel - off < CHUNK ? out->numel - off : CHUNK;
+        memset(sum, 0, len * sizeof(double));
+        for (size_t j = 0; j < nsrc; j++) {
+            const float *x = f32_chunk(k, src[j], off, len, 1.0f, wide);
+            for (size_t i = 0; i < len; i++) sum[i] += x[i];
+        }
+        for (size_t i = 0; i < len; i++) wide[i] = round_to_odd_f32(sum[i] / (double)nsrc);
+        store_f32_chunk(k, out, off, len, wide);
+    }
+}
 
 /* ---- TENSOR.AVG dest src1 .. srcN ---- */
 static int tensor_avg(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
@@ -42,12 +76,14 @@ static int tensor_avg(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     Tensor *out = in_place ? old : tensor_alloc(math_dtype(src[0]), src[0]->ndim, src[0]->shape);
     int plain_f32 = out->dtype == DTYPE_FLOAT32;
     for (size_t j = 0; j < nsrc; j++) plain_f32 &= !src[j]->is_accumulator;
-    if (plain_f32) {
+    if (out->dtype != DTYPE_FLOAT32) {
+        half_mean(k, out, src, nsrc);
+    } else if (plain_f32) {
         const float **ptrs = RedisModule_Alloc(nsrc * sizeof(float *));
         for (size_t j = 0; j < nsrc; j++) ptrs[j] = (const float *)src[j]->data;
         k->weighted_sum((float *)out->data, ptrs, NULL, nsrc, out->numel);
         RedisModule_Free(ptrs);
-    } else {
+    } else { /* float32 sources, accumulators among them: their means */
         float acc[CHUNK], tmp[CHUNK];
         const float inv = 1.0f / (float)nsrc;
         for (size_t off = 0; off < out->numel; off += CHUNK) {

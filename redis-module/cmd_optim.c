@@ -120,8 +120,9 @@ static int tensor_sgd(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     if (opt.velocity && (err = open_state(ctx, opt.velocity, param, "VELOCITY", &vel, msg, sizeof msg)))
         return RedisModule_ReplyWithError(ctx, err);
     if (vel.created) vel.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
+    /* a velocity key that does not exist yet is the buffer's first step: PyTorch's buf = g, undampened */
     SgdState state = {env->k, (float *)param->data, vel.t ? (float *)vel.t->data : NULL,
-                      {opt.lr, opt.momentum, opt.dampening, opt.weight_decay, opt.nesterov, 0}};
+                      {opt.lr, opt.momentum, opt.dampening, opt.weight_decay, opt.nesterov, vel.created}};
     for_grad_chunks(env->k, grad, sgd_chunk, &state);
     publish_change(ctx, "tensor.sgd", argv[1], param);
     if (vel.t) commit_state(ctx, "tensor.sgd", &vel);

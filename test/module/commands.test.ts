@@ -3,7 +3,7 @@ import * as ref from '../../src/reference';
 import { encodeTensor, decodeTensor } from '../../src/wire';
 import { tensor } from '../../src/tensor';
 import { expectClose, randomF32 } from '../random';
-import { bytesOf, client, errorOf, f32, getF32, serverWithClient, setF32, u16 } from './util';
+import { bytesOf, client, errorOf, getF32, serverWithClient, setF32, u16 } from './util';
 
 const s = serverWithClient();
 
@@ -424,6 +424,5 @@ describe('server integration', () => {
 
   test('INFO lists the module and its type', async () => {
     expect(await s.r.call('MODULE', 'LIST')).toEqual([expect.arrayContaining(['name', 'spirt'])]);
-    expect(f32(Buffer.alloc(0)).length).toBe(0);
   });
 });
