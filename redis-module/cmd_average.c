@@ -40,24 +40,44 @@ static void half_mean(const spirt_kernels *k, Tensor *out, Tensor *const *src, s
     }
 }
 
-/* ---- TENSOR.AVG dest src1 .. srcN ---- */
+/* ---- TENSOR.AVG dest [VERSION v] src1 .. srcN ---- */
+typedef struct {
+    long long version;
+} AvgOptions;
+
+static const OptionSpec avg_options[] = {VERSION_OPTION(AvgOptions, version), {0}};
+
+/* The index of the first source. VERSION is the option only with a version and at least one source after it,
+ * so the older form keeps its meaning unless its first source is named VERSION and more follow (then write
+ * VERSION 0 before the sources). Key specs cannot say this: COMMAND GETKEYS and ACL ask tensor_avg. */
+static int avg_first_source(RedisModuleString **argv, int argc) { return argc >= 5 && arg_is(argv[2], "VERSION") ? 4 : 2; }
+
 static int tensor_avg(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     const spirt_kernels *k = env->k;
+    const int first = avg_first_source(argv, argc);
+    if (RedisModule_IsKeysPositionRequest(ctx)) {
+        RedisModule_KeyAtPosWithFlags(ctx, 1, KEY_REPLACE);
+        for (int i = first; i < argc; i++) RedisModule_KeyAtPosWithFlags(ctx, i, KEY_RO);
+        return REDISMODULE_OK;
+    }
     RedisModule_AutoMemory(ctx);
-    size_t nsrc = (size_t)argc - 2;
+    AvgOptions opt = {VERSION_UNSET};
+    char msg[256];
+    const char *err = parse_options(argv, 2, first, avg_options, &opt, msg, sizeof msg);
+    if (err) return RedisModule_ReplyWithError(ctx, err);
+    RedisModuleString *dest = argv[1], **sources = argv + first;
+    const size_t nsrc = (size_t)(argc - first);
     /* dest is opened first and reused when it is also a source: a second handle on the same key would
      * point at the value that storing the result frees */
     RedisModuleKey *dkey;
     Tensor *old;
-    Lookup dl = open_tensor(ctx, argv[1], REDISMODULE_WRITE, &dkey, &old);
+    Lookup dl = open_tensor(ctx, dest, REDISMODULE_WRITE, &dkey, &old);
     if (dl == WRONG_TYPE) return RedisModule_ReplyWithError(ctx, REDISMODULE_ERRORMSG_WRONGTYPE);
     Tensor **src = RedisModule_Alloc(nsrc * sizeof(Tensor *));
-    const char *err = NULL;
-    char msg[160];
     for (size_t j = 0; j < nsrc && !err; j++) {
         RedisModuleKey *key;
-        Lookup l = same_key(argv[2 + j], argv[1]) ? (src[j] = old, dl)
-                                                   : open_tensor(ctx, argv[2 + j], REDISMODULE_READ, &key, &src[j]);
+        Lookup l = same_key(sources[j], dest) ? (src[j] = old, dl)
+                                              : open_tensor(ctx, sources[j], REDISMODULE_READ, &key, &src[j]);
         if (l == WRONG_TYPE) err = REDISMODULE_ERRORMSG_WRONGTYPE;
         else if (l == MISSING) snprintf(msg, sizeof msg, "ERR source %zu does not exist", j + 1), err = msg;
         else if (!(err = check_math_input(src[j], "source", msg, sizeof msg)) && j > 0) {
@@ -94,34 +114,42 @@ static int tensor_avg(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
         }
     }
     RedisModule_Free(src);
-    if (in_place) publish_change(ctx, "tensor.avg", argv[1], out);
-    else store_new(ctx, "tensor.avg", dkey, argv[1], out);
+    out->version = 0; /* a new value, even when written in place */
+    apply_version(out, opt.version);
+    if (in_place) publish_change(ctx, "tensor.avg", dest, out);
+    else store_new(ctx, "tensor.avg", dkey, dest, out);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
-static const RedisModuleCommandKeySpec avg_keys[] = {KEY_AT(1, KEY_REPLACE), KEYS_FROM(2, KEY_RO), {0}};
+/* the sources start at 2, or at 4 after VERSION v: incomplete as a spec, so Redis asks the getkeys-api */
+static const RedisModuleCommandKeySpec avg_keys[] = {
+    KEY_AT(1, KEY_REPLACE), KEYS_FROM(2, KEY_RO | REDISMODULE_CMD_KEY_INCOMPLETE), {0},
+};
 static const RedisModuleCommandArg avg_args[] = {KEY_ARG("dest", 0, 0), KEY_ARG("src", 1, REDISMODULE_CMD_ARG_MULTIPLE), {0}};
 const CommandDef tensor_avg_def = {
-    .name = "tensor.avg", .run = tensor_avg, .flags = "write deny-oom", .arity = -3,
+    .name = "tensor.avg", .run = tensor_avg, .flags = "write deny-oom getkeys-api", .arity = -3,
     .summary = "Stores the element-wise mean of the sources (an accumulator counts as its mean) at dest",
-    .complexity = "O(N*M): N elements, M sources", .key_specs = avg_keys, .positional = avg_args, .options_at = 2,
+    .complexity = "O(N*M): N elements, M sources", .key_specs = avg_keys, .positional = avg_args, .options_at = 1,
+    .options = avg_options,
 };
 
-/* ---- TENSOR.ACCUM acc src [WEIGHT w] ---- */
+/* ---- TENSOR.ACCUM acc src [WEIGHT w] [VERSION v] ---- */
 typedef struct {
     float weight;
+    long long version;
 } AccumOptions;
 
 static const OptionSpec accum_options[] = {
     {.name = "WEIGHT", .kind = OPT_FLOAT, .offset = offsetof(AccumOptions, weight), .lo = -FLT_MAX, .hi = FLT_MAX,
      .error = "ERR expected WEIGHT followed by a finite number (as a float32)"},
+    VERSION_OPTION(AccumOptions, version),
     {0},
 };
 
 static int tensor_accum(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     const spirt_kernels *k = env->k;
     RedisModule_AutoMemory(ctx);
-    AccumOptions opt = {1.0f};
+    AccumOptions opt = {1.0f, VERSION_UNSET};
     char msg[256];
     const char *err = parse_options(argv, 3, argc, accum_options, &opt, msg, sizeof msg);
     if (err) return RedisModule_ReplyWithError(ctx, err);
@@ -164,6 +192,7 @@ static int tensor_accum(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleS
     }
     acc->count = next.count;
     acc->weight_sum = next.weight_sum;
+    apply_version(acc, opt.version);
     if (created) RedisModule_ModuleTypeSetValue(akey, TensorType, acc);
     publish_change(ctx, "tensor.accum", argv[1], acc);
     return RedisModule_ReplyWithLongLong(ctx, (long long)acc->count);

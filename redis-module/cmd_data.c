@@ -5,7 +5,13 @@
 
 #include "command.h"
 
-/* ---- TENSOR.SET key dtype SHAPE d1 .. dn BLOB bytes | TENSOR.SET key PROTO bytes ---- */
+/* ---- TENSOR.SET key dtype SHAPE d1 .. dn BLOB bytes [VERSION v] | TENSOR.SET key PROTO bytes [VERSION v] ---- */
+typedef struct {
+    long long version;
+} SetOptions;
+
+static const OptionSpec set_options[] = {VERSION_OPTION(SetOptions, version), {0}};
+
 static int tensor_set(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     (void)env;
     RedisModule_AutoMemory(ctx);
@@ -13,10 +19,12 @@ static int tensor_set(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     Tensor *old, *t = NULL;
     Lookup l = open_tensor(ctx, argv[1], REDISMODULE_WRITE, &key, &old);
     if (l == WRONG_TYPE) return reply_lookup_error(ctx, l, "");
+    SetOptions opt = {VERSION_UNSET};
+    char msg[256];
     size_t blob_len;
     const char *blob, *err;
     if (arg_is(argv[2], "PROTO")) {
-        if (argc != 4) return RedisModule_WrongArity(ctx);
+        if ((err = parse_options(argv, 4, argc, set_options, &opt, msg, sizeof msg))) return RedisModule_ReplyWithError(ctx, err);
         blob = RedisModule_StringPtrLen(argv[3], &blob_len);
         if ((err = tensor_from_proto((const unsigned char *)blob, blob_len, &t))) return RedisModule_ReplyWithError(ctx, err);
     } else {
@@ -35,15 +43,17 @@ static int tensor_set(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
             if (ndim == TENSOR_MAX_DIMS) return RedisModule_ReplyWithError(ctx, "ERR too many dimensions (at most 8)");
             dims[ndim++] = (uint64_t)d;
         }
-        if (i != argc - 2) return RedisModule_ReplyWithError(ctx, "ERR expected BLOB followed by the data as the last arguments");
+        if (i + 1 >= argc) return RedisModule_ReplyWithError(ctx, "ERR expected BLOB followed by the data after the shape");
+        if ((err = parse_options(argv, i + 2, argc, set_options, &opt, msg, sizeof msg))) return RedisModule_ReplyWithError(ctx, err);
         uint64_t numel;
         size_t nbytes;
         if ((err = tensor_check_shape((DType)dt, ndim, dims, &numel, &nbytes))) return RedisModule_ReplyWithError(ctx, err);
-        blob = RedisModule_StringPtrLen(argv[argc - 1], &blob_len);
+        blob = RedisModule_StringPtrLen(argv[i + 1], &blob_len);
         if (blob_len != nbytes) return RedisModule_ReplyWithError(ctx, "ERR BLOB length does not match shape and dtype");
         t = tensor_alloc((DType)dt, ndim, dims);
         memcpy(t->data, blob, nbytes);
     }
+    apply_version(t, opt.version);
     store_new(ctx, "tensor.set", key, argv[1], t);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
@@ -69,6 +79,7 @@ const CommandDef tensor_set_def = {
     .name = "tensor.set", .run = tensor_set, .flags = "write deny-oom", .arity = -4,
     .summary = "Stores a tensor given as dtype, shape and raw bytes, or as a protobuf spirt.Tensor",
     .complexity = "O(N) in the tensor's bytes", .key_specs = set_keys, .positional = set_args, .options_at = 2,
+    .options = set_options,
 };
 
 /* ---- TENSOR.GET key [META | BLOB | PROTO] [MEAN] ---- */
@@ -87,8 +98,9 @@ static const OptionSpec get_options[] = {
     {0},
 };
 
+/* dtype, shape, accumulator state (accumulators only), version: name/value pairs */
 static void reply_meta(RedisModuleCtx *ctx, const Tensor *t) {
-    RedisModule_ReplyWithArray(ctx, t->is_accumulator ? 8 : 4);
+    RedisModule_ReplyWithArray(ctx, t->is_accumulator ? 10 : 6);
     RedisModule_ReplyWithSimpleString(ctx, "dtype");
     RedisModule_ReplyWithSimpleString(ctx, dtype_name(t->dtype));
     RedisModule_ReplyWithSimpleString(ctx, "shape");
@@ -100,6 +112,8 @@ static void reply_meta(RedisModuleCtx *ctx, const Tensor *t) {
         RedisModule_ReplyWithSimpleString(ctx, "weight_sum");
         RedisModule_ReplyWithDouble(ctx, t->weight_sum);
     }
+    RedisModule_ReplyWithSimpleString(ctx, "version");
+    RedisModule_ReplyWithLongLong(ctx, (long long)t->version);
 }
 
 static int tensor_get(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {

@@ -28,7 +28,8 @@ static const char *open_state(RedisModuleCtx *ctx, RedisModuleString *name, cons
     return NULL;
 }
 
-static void commit_state(RedisModuleCtx *ctx, const char *event, StateKey *s) {
+static void commit_state(RedisModuleCtx *ctx, const char *event, StateKey *s, long long version) {
+    apply_version(s->t, version);
     if (s->created) RedisModule_ModuleTypeSetValue(s->key, TensorType, s->t);
     publish_change(ctx, event, s->name, s->t);
 }
@@ -71,11 +72,13 @@ static void for_grad_chunks(const spirt_kernels *k, const Tensor *grad, GradChun
 /* The key arguments of both optimizers come first: param and grad, then options from here on. */
 #define OPTIONS_FROM 3
 
-/* ---- TENSOR.SGD param grad LR lr [MOMENTUM m VELOCITY vkey] [DAMPENING d] [NESTEROV] [WEIGHTDECAY wd] ---- */
+/* ---- TENSOR.SGD param grad LR lr [MOMENTUM m VELOCITY vkey] [DAMPENING d] [NESTEROV] [WEIGHTDECAY wd]
+ *      [VERSION v] ---- */
 typedef struct {
     float lr, momentum, dampening, weight_decay;
     int nesterov;
     RedisModuleString *velocity;
+    long long version;
 } SgdOptions;
 
 static const OptionSpec sgd_options[] = {
@@ -89,6 +92,7 @@ static const OptionSpec sgd_options[] = {
     {.name = "NESTEROV", .kind = OPT_FLAG, .offset = offsetof(SgdOptions, nesterov), .flag = 1},
     {.name = "WEIGHTDECAY", .kind = OPT_FLOAT, .offset = offsetof(SgdOptions, weight_decay), .lo = 0, .hi = FLT_MAX,
      .error = "ERR WEIGHTDECAY must be a non-negative number (finite as a float32)"},
+    VERSION_OPTION(SgdOptions, version),
     {0},
 };
 
@@ -105,7 +109,7 @@ static void sgd_chunk(void *state, size_t off, size_t len, const float *g) {
 
 static int tensor_sgd(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     RedisModule_AutoMemory(ctx);
-    SgdOptions opt = {0};
+    SgdOptions opt = {.version = VERSION_UNSET};
     char msg[256];
     const char *err = parse_options(argv, OPTIONS_FROM, argc, sgd_options, &opt, msg, sizeof msg);
     if (err) return RedisModule_ReplyWithError(ctx, err);
@@ -124,8 +128,9 @@ static int tensor_sgd(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     SgdState state = {env->k, (float *)param->data, vel.t ? (float *)vel.t->data : NULL,
                       {opt.lr, opt.momentum, opt.dampening, opt.weight_decay, opt.nesterov, vel.created}};
     for_grad_chunks(env->k, grad, sgd_chunk, &state);
+    apply_version(param, opt.version);
     publish_change(ctx, "tensor.sgd", argv[1], param);
-    if (vel.t) commit_state(ctx, "tensor.sgd", &vel);
+    if (vel.t) commit_state(ctx, "tensor.sgd", &vel, opt.version);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 
@@ -139,12 +144,13 @@ const CommandDef tensor_sgd_def = {
     .complexity = "O(N)", .key_specs = sgd_keys, .positional = param_grad_args, .options_at = 2, .options = sgd_options,
 };
 
-/* ---- TENSOR.ADAM param grad MKEY m VKEY v LR lr [BETA1 b1] [BETA2 b2] [EPS e] [WEIGHTDECAY wd] [DECOUPLED] STEP t ---- */
+/* ---- TENSOR.ADAM param grad MKEY m VKEY v LR lr [BETA1 b1] [BETA2 b2] [EPS e] [WEIGHTDECAY wd] [DECOUPLED]
+ *      STEP t [VERSION v] ---- */
 typedef struct {
     RedisModuleString *m, *v;
     float lr, beta1, beta2, eps, weight_decay;
     int decoupled;
-    long long step;
+    long long step, version;
 } AdamOptions;
 
 static const OptionSpec adam_options[] = {
@@ -163,6 +169,7 @@ static const OptionSpec adam_options[] = {
     {.name = "DECOUPLED", .kind = OPT_FLAG, .offset = offsetof(AdamOptions, decoupled), .flag = 1},
     {.name = "STEP", .kind = OPT_INTEGER, .offset = offsetof(AdamOptions, step), .required = 1, .min = 1, .max = INT64_MAX,
      .error = "ERR STEP must be an integer >= 1"},
+    VERSION_OPTION(AdamOptions, version),
     {0},
 };
 
@@ -188,7 +195,7 @@ static void adam_chunk(void *state, size_t off, size_t len, const float *g) {
 
 static int tensor_adam(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     RedisModule_AutoMemory(ctx);
-    AdamOptions opt = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    AdamOptions opt = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .version = VERSION_UNSET};
     char msg[256];
     const char *err = parse_options(argv, OPTIONS_FROM, argc, adam_options, &opt, msg, sizeof msg);
     if (err) return RedisModule_ReplyWithError(ctx, err);
@@ -208,9 +215,10 @@ static int tensor_adam(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleSt
     if (v.created) v.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
     AdamState state = {env->k, (float *)param->data, (float *)m.t->data, (float *)v.t->data, hp};
     for_grad_chunks(env->k, grad, adam_chunk, &state);
+    apply_version(param, opt.version);
     publish_change(ctx, "tensor.adam", argv[1], param);
-    commit_state(ctx, "tensor.adam", &m);
-    commit_state(ctx, "tensor.adam", &v);
+    commit_state(ctx, "tensor.adam", &m, opt.version);
+    commit_state(ctx, "tensor.adam", &v, opt.version);
     return RedisModule_ReplyWithSimpleString(ctx, "OK");
 }
 

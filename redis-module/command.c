@@ -98,6 +98,10 @@ const char *parse_options(RedisModuleString **argv, int from, int to, const Opti
     return NULL;
 }
 
+void apply_version(Tensor *t, long long v) {
+    if (v != VERSION_UNSET) t->version = (uint64_t)v;
+}
+
 /* ---- keys ---- */
 
 Lookup open_tensor(RedisModuleCtx *ctx, RedisModuleString *name, int mode, RedisModuleKey **key, Tensor **t) {
@@ -174,6 +178,7 @@ static int propagation_needed(RedisModuleCtx *ctx) {
 }
 
 void publish_change(RedisModuleCtx *ctx, const char *event, RedisModuleString *key, const Tensor *t) {
+    RedisModule_SignalKeyAsReady(ctx, key);
     RedisModule_NotifyKeyspaceEvent(ctx, REDISMODULE_NOTIFY_MODULE, event, key);
     if (!propagation_needed(ctx)) return;
     unsigned char header[TENSOR_HEADER_MAX];

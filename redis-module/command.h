@@ -1,7 +1,8 @@
 /* What every TENSOR.* command file shares: the command definition (key specs, docs, options), the kernel
  * context, one table-driven keyword option parser, tensor lookup, float32 views, and publishing a change.
  *
- * Commands by concern: cmd_data.c (SET, GET, RESTORE), cmd_average.c (AVG, ACCUM), cmd_optim.c (SGD, ADAM).
+ * Commands by concern: cmd_data.c (SET, GET, RESTORE), cmd_average.c (AVG, ACCUM), cmd_optim.c (SGD, ADAM),
+ * cmd_shard.c (SPLIT, CAT: the sharded exchange), cmd_sync.c (WAIT: the barrier on versions).
  * Every command validates all of its input before it changes anything, so an error leaves every key as it
  * was; results are replicated as TENSOR.RESTORE so replicas and the AOF hold the same bytes whatever SIMD
  * path computed them, and every change raises a keyspace event. */
@@ -55,6 +56,15 @@ typedef struct OptionSpec {
 const char *parse_options(RedisModuleString **argv, int from, int to, const OptionSpec *specs, void *dest, char *msg,
                           size_t msgsize);
 
+/* VERSION v: the version a writing command gives what it writes. Not given (VERSION_UNSET), a command that
+ * replaces a value writes 0 and one that updates a value in place keeps its version. */
+#define VERSION_UNSET (-1)
+#define VERSION_OPTION(options_type, field)                                                                    \
+    {.name = "VERSION", .kind = OPT_INTEGER, .offset = offsetof(options_type, field), .min = 0, .max = INT64_MAX, \
+     .error = "ERR VERSION must be an integer from 0 to 9223372036854775807"}
+/* t's version after a write: v when given, else what it was (0 for a new value) */
+void apply_version(Tensor *t, long long v);
+
 /* ---- command definitions (module.c registers them, with their key specs and docs) ---- */
 
 typedef struct CommandDef {
@@ -82,6 +92,11 @@ typedef struct CommandDef {
         .flags = (key_flags), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = (position), \
         .find_keys_type = REDISMODULE_KSPEC_FK_RANGE, .fk.range = {-1, 1, 0},                              \
     }
+#define KEYS_COUNTED(position, key_flags) /* argv[position] = N, then N keys */                          \
+    {                                                                                                      \
+        .flags = (key_flags), .begin_search_type = REDISMODULE_KSPEC_BS_INDEX, .bs.index.pos = (position), \
+        .find_keys_type = REDISMODULE_KSPEC_FK_KEYNUM, .fk.keynum = {0, 1, 1},                             \
+    }
 #define KEY_AFTER(word, from, key_flags)                                                                     \
     {                                                                                                        \
         .flags = (key_flags), .begin_search_type = REDISMODULE_KSPEC_BS_KEYWORD, .bs.keyword = {(word), (from)}, \
@@ -102,7 +117,10 @@ typedef struct CommandDef {
     X(tensor_avg)         \
     X(tensor_accum)       \
     X(tensor_sgd)         \
-    X(tensor_adam)
+    X(tensor_adam)        \
+    X(tensor_split)       \
+    X(tensor_cat)         \
+    X(tensor_wait)
 
 #define SPIRT_DECLARE_COMMAND(symbol) extern const CommandDef symbol##_def;
 SPIRT_COMMANDS(SPIRT_DECLARE_COMMAND)
@@ -135,8 +153,8 @@ void store_f32_chunk(const spirt_kernels *k, Tensor *t, size_t off, size_t len, 
 
 /* ---- publishing ---- */
 
-/* Announces a changed tensor: a keyspace event (class 'd', e.g. tensor.avg) and its bytes for replicas and
- * the AOF, as TENSOR.RESTORE. */
+/* Announces a changed tensor: wakes TENSOR.WAIT clients blocked on it, raises a keyspace event (class 'd',
+ * e.g. tensor.avg) and sends its bytes to replicas and the AOF, as TENSOR.RESTORE. */
 void publish_change(RedisModuleCtx *ctx, const char *event, RedisModuleString *key, const Tensor *t);
 /* Stores a freshly built tensor at key (freeing what was there) and publishes the change. */
 void store_new(RedisModuleCtx *ctx, const char *event, RedisModuleKey *key, RedisModuleString *name, Tensor *t);

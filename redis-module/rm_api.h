@@ -12,7 +12,10 @@
 #define REDISMODULE_READ (1 << 0)
 #define REDISMODULE_WRITE (1 << 1)
 #define REDISMODULE_KEYTYPE_EMPTY 0
+#define REDISMODULE_CTX_FLAGS_LUA (1 << 0)
+#define REDISMODULE_CTX_FLAGS_MULTI (1 << 1)
 #define REDISMODULE_CTX_FLAGS_AOF (1 << 6)
+#define REDISMODULE_CTX_FLAGS_DENY_BLOCKING (1 << 21)
 #define REDISMODULE_NOTIFY_MODULE (1 << 13) /* 'd' in notify-keyspace-events: module key type events */
 #define REDISMODULE_OPTIONS_HANDLE_IO_ERRORS (1 << 0)
 #define REDISMODULE_TYPE_METHOD_VERSION 3 /* copy callback: Redis >= 6.2 */
@@ -26,6 +29,7 @@ typedef struct RedisModuleType RedisModuleType;
 typedef struct RedisModuleDigest RedisModuleDigest;
 typedef struct RedisModuleServerInfoData RedisModuleServerInfoData;
 typedef struct RedisModuleCommand RedisModuleCommand;
+typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
 
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void *(*RedisModuleTypeLoadFunc)(RedisModuleIO *rdb, int encver);
@@ -183,6 +187,7 @@ typedef struct {
     X(int, ReplyWithStringBuffer, (RedisModuleCtx *, const char *, size_t))                                 \
     X(int, ReplyWithDouble, (RedisModuleCtx *, double))                                                     \
     X(int, ReplyWithNull, (RedisModuleCtx *))                                                               \
+    X(int, ReplyWithNullArray, (RedisModuleCtx *))                                                          \
     X(void *, OpenKey, (RedisModuleCtx *, RedisModuleString *, int))                                        \
     X(void, CloseKey, (RedisModuleKey *))                                                                   \
     X(int, KeyType, (RedisModuleKey *))                                                                     \
@@ -216,6 +221,10 @@ typedef struct {
     X(unsigned long long, ServerInfoGetFieldUnsigned, (RedisModuleServerInfoData *, const char *, int *))   \
     X(void, FreeServerInfo, (RedisModuleCtx *, RedisModuleServerInfoData *))                                \
     X(int, NotifyKeyspaceEvent, (RedisModuleCtx *, int, const char *, RedisModuleString *))                 \
+    X(void, SignalKeyAsReady, (RedisModuleCtx *, RedisModuleString *))                                      \
+    X(RedisModuleBlockedClient *, BlockClientOnKeys,                                                        \
+      (RedisModuleCtx *, RedisModuleCmdFunc, RedisModuleCmdFunc, void (*)(RedisModuleCtx *, void *), long long, \
+       RedisModuleString **, int, void *))                                                                  \
     X(void, _Assert, (const char *, const char *, int))
 
 #define RM_DECLARE(ret, name, args) extern ret(*RedisModule_##name) args;

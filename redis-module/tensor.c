@@ -13,9 +13,12 @@
 
 /* RDB encoding versions of the tensor type. Loading accepts every version listed here. */
 #define TENSOR_ENCVER_V1 1 /* dtype, ndim, dims, accumulator flag, count, weight sum, data */
-#define TENSOR_ENCVER_CURRENT TENSOR_ENCVER_V1
+#define TENSOR_ENCVER_V2 2 /* V1's fields, then the version, then the data */
+#define TENSOR_ENCVER_CURRENT TENSOR_ENCVER_V2
 
-#define SERIAL_MAGIC "SPT1"
+/* TENSOR.RESTORE headers: SPT1 (no version: loads as version 0, e.g. from an older AOF), SPT2 (version last) */
+#define HEADER_MAGIC_V1 "SPT1"
+#define HEADER_MAGIC_V2 "SPT2"
 
 RedisModuleType *TensorType = NULL;
 
@@ -67,10 +70,11 @@ const char *tensor_validate(const Tensor *t) {
     if (t->is_accumulator) {
         if (t->dtype != DTYPE_FLOAT32) return "ERR accumulator must be FLOAT32";
         if (!isfinite(t->weight_sum)) return "ERR accumulator weight sum is not finite";
-        if (t->count > TENSOR_MAX_COUNT) return "ERR accumulator count is too large";
+        if (t->count > TENSOR_MAX_INT) return "ERR accumulator count is too large";
     } else if (t->count != 0 || t->weight_sum != 0) {
         return "ERR plain tensor with accumulator state";
     }
+    if (t->version > TENSOR_MAX_INT) return "ERR version is too large";
     return NULL;
 }
 
@@ -100,6 +104,7 @@ Tensor *tensor_clone(const Tensor *src) {
     t->is_accumulator = src->is_accumulator;
     t->count = src->count;
     t->weight_sum = src->weight_sum;
+    t->version = src->version;
     memcpy(t->data, src->data, src->nbytes);
     return t;
 }
@@ -269,10 +274,10 @@ unsigned char *tensor_to_proto(const Tensor *t, const unsigned char *data, size_
     return buf;
 }
 
-/* ---- TENSOR.RESTORE header: magic, dtype, ndim, accumulator flag, pad, dims, count, weight sum, nbytes ---- */
+/* ---- TENSOR.RESTORE header: magic, dtype, ndim, accumulator flag, pad, dims, count, weight sum, nbytes, version ---- */
 
 size_t tensor_header(const Tensor *t, unsigned char *buf) {
-    memcpy(buf, SERIAL_MAGIC, 4);
+    memcpy(buf, HEADER_MAGIC_V2, 4);
     buf[4] = (unsigned char)t->dtype;
     buf[5] = (unsigned char)t->ndim;
     buf[6] = (unsigned char)(t->is_accumulator != 0);
@@ -284,22 +289,25 @@ size_t tensor_header(const Tensor *t, unsigned char *buf) {
     memcpy(p, &t->count, 8);
     memcpy(p + 8, &t->weight_sum, 8);
     memcpy(p + 16, &nbytes, 8);
-    return (size_t)(p + 24 - buf);
+    memcpy(p + 24, &t->version, 8);
+    return (size_t)(p + 32 - buf);
 }
 
 const char *tensor_from_header(const unsigned char *buf, size_t len, const unsigned char *data,
                                size_t data_len, Tensor **out) {
-    if (len < 8 || memcmp(buf, SERIAL_MAGIC, 4) != 0) return "ERR header is not a spirt tensor header";
+    const int v2 = len >= 8 && memcmp(buf, HEADER_MAGIC_V2, 4) == 0;
+    if (len < 8 || (!v2 && memcmp(buf, HEADER_MAGIC_V1, 4) != 0)) return "ERR header is not a spirt tensor header";
     Tensor probe = {.dtype = (DType)buf[4], .ndim = buf[5], .is_accumulator = buf[6]};
     if (buf[7] != 0 || buf[6] > 1) return "ERR header is malformed";
     if (probe.ndim > TENSOR_MAX_DIMS) return "ERR too many dimensions (at most 8)";
-    if (len != 8 + 8 * (size_t)probe.ndim + 24) return "ERR header length does not match its dimensions";
+    if (len != 8 + 8 * (size_t)probe.ndim + (v2 ? 32 : 24)) return "ERR header length does not match its dimensions";
     uint64_t nbytes;
     memcpy(probe.shape, buf + 8, 8 * probe.ndim);
     const unsigned char *p = buf + 8 + 8 * probe.ndim;
     memcpy(&probe.count, p, 8);
     memcpy(&probe.weight_sum, p + 8, 8);
     memcpy(&nbytes, p + 16, 8);
+    if (v2) memcpy(&probe.version, p + 24, 8);
     if (nbytes != data_len) return "ERR data length does not match the header";
     probe.nbytes = data_len;
     const char *err = tensor_validate(&probe);
@@ -308,6 +316,7 @@ const char *tensor_from_header(const unsigned char *buf, size_t len, const unsig
     t->is_accumulator = probe.is_accumulator;
     t->count = probe.count;
     t->weight_sum = probe.weight_sum;
+    t->version = probe.version;
     memcpy(t->data, data, data_len);
     *out = t;
     return NULL;
@@ -319,7 +328,7 @@ const char *tensor_from_header(const unsigned char *buf, size_t len, const unsig
  * end, so Redis reports the refusal itself (Redis 7.0 treats a NULL here as a corrupt RDB: the server stops
  * at startup, RESTORE and MIGRATE reply an error) rather than a misplaced EOF marker. */
 static void *tensor_rdb_load(RedisModuleIO *io, int encver) {
-    if (encver != TENSOR_ENCVER_V1) {
+    if (encver != TENSOR_ENCVER_V1 && encver != TENSOR_ENCVER_V2) {
         RedisModule_Log(NULL, "warning", "spirt: cannot load tensor encoding version %d", encver);
         return NULL;
     }
@@ -334,6 +343,7 @@ static void *tensor_rdb_load(RedisModuleIO *io, int encver) {
     const uint64_t is_acc = RedisModule_LoadUnsigned(io);
     probe.count = RedisModule_LoadUnsigned(io);
     probe.weight_sum = RedisModule_LoadDouble(io);
+    if (encver >= TENSOR_ENCVER_V2) probe.version = RedisModule_LoadUnsigned(io);
     size_t len = 0;
     char *data = RedisModule_LoadStringBuffer(io, &len);
     if (RedisModule_IsIOError(io) || !data) {
@@ -372,6 +382,7 @@ static void tensor_rdb_save(RedisModuleIO *io, void *value) {
     RedisModule_SaveUnsigned(io, (uint64_t)t->is_accumulator);
     RedisModule_SaveUnsigned(io, t->count);
     RedisModule_SaveDouble(io, t->weight_sum);
+    RedisModule_SaveUnsigned(io, t->version);
     RedisModule_SaveStringBuffer(io, (const char *)t->data, t->nbytes);
 }
 
@@ -395,6 +406,7 @@ static void tensor_digest(RedisModuleDigest *md, void *value) {
     RedisModule_DigestAddLongLong(md, t->is_accumulator);
     RedisModule_DigestAddLongLong(md, (long long)t->count);
     RedisModule_DigestAddStringBuffer(md, (const char *)&t->weight_sum, sizeof(double));
+    RedisModule_DigestAddLongLong(md, (long long)t->version);
     RedisModule_DigestAddStringBuffer(md, (const char *)t->data, t->nbytes);
     RedisModule_DigestEndSequence(md);
 }

@@ -13,7 +13,7 @@
 /* Every dimension, even beside a zero one: no tensor holds more elements than this (src/tensor.ts MAX_DIM) */
 #define TENSOR_MAX_DIM (1ull << 32)
 /* Counts and versions are replied as RESP integers (signed 64-bit) */
-#define TENSOR_MAX_COUNT ((uint64_t)INT64_MAX)
+#define TENSOR_MAX_INT ((uint64_t)INT64_MAX)
 
 /* Values match proto/tensor.proto's DType. */
 typedef enum {
@@ -34,6 +34,7 @@ typedef struct Tensor {
     int is_accumulator;  /* data holds a float32 running sum of count contributions */
     uint64_t count;
     double weight_sum;
+    uint64_t version;    /* set by writers (the step a peer published); TENSOR.WAIT waits for it */
     unsigned char *data;
 } Tensor;
 
@@ -63,9 +64,9 @@ const char *tensor_from_proto(const unsigned char *buf, size_t len, Tensor **out
 /* Encodes t's dtype and shape with `data`: t->nbytes bytes, t's own or (GET MEAN) its mean computed by the caller. */
 unsigned char *tensor_to_proto(const Tensor *t, const unsigned char *data, size_t *len);
 
-/* TENSOR.RESTORE key header data: how replication and AOF rewrite carry a whole value (accumulator state
- * included). The header holds every field but the data; TENSOR_HEADER_MAX bytes at most. */
-#define TENSOR_HEADER_MAX (8 + 8 * TENSOR_MAX_DIMS + 24)
+/* TENSOR.RESTORE key header data: how replication and AOF rewrite carry a whole value (accumulator state and
+ * version included). The header holds every field but the data; TENSOR_HEADER_MAX bytes at most. */
+#define TENSOR_HEADER_MAX (8 + 8 * TENSOR_MAX_DIMS + 32)
 size_t tensor_header(const Tensor *t, unsigned char *buf);
 const char *tensor_from_header(const unsigned char *header, size_t header_len, const unsigned char *data,
                                size_t data_len, Tensor **out);

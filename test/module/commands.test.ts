@@ -20,7 +20,7 @@ describe('TENSOR.SET / TENSOR.GET', () => {
     expect(await s.r.call('TENSOR.SET', `t:${dtype}`, dtype.toLowerCase(), 'SHAPE', '2', '3', 'BLOB', bytesOf(values))).toBe('OK');
     expect(await s.r.callBuffer('TENSOR.GET', `t:${dtype}`, 'BLOB')).toEqual(bytesOf(values));
     expect(await s.r.callBuffer('TENSOR.GET', `t:${dtype}`)).toEqual(bytesOf(values));
-    expect(await s.r.call('TENSOR.GET', `t:${dtype}`, 'META')).toEqual(['dtype', dtype, 'shape', [2, 3]]);
+    expect(await s.r.call('TENSOR.GET', `t:${dtype}`, 'META')).toEqual(['dtype', dtype, 'shape', [2, 3], 'version', 0]);
     const proto = (await s.r.callBuffer('TENSOR.GET', `t:${dtype}`, 'PROTO')) as Buffer;
     const t = decodeTensor(proto);
     expect(t.dtype).toBe(dtype.toLowerCase());
@@ -32,9 +32,9 @@ describe('TENSOR.SET / TENSOR.GET', () => {
     const t = tensor('float32', [4, 1], Float32Array.of(1, 2, 3, 4));
     expect(await s.r.call('TENSOR.SET', 'p', 'PROTO', Buffer.from(encodeTensor(t)))).toBe('OK');
     expect(Array.from(await getF32(s.r, 'p'))).toEqual([1, 2, 3, 4]);
-    expect(await s.r.call('TENSOR.GET', 'p', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [4, 1]]);
+    expect(await s.r.call('TENSOR.GET', 'p', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [4, 1], 'version', 0]);
     expect(await s.r.call('TENSOR.SET', 'scalar', 'FLOAT32', 'SHAPE', 'BLOB', bytesOf(Float32Array.of(7)))).toBe('OK');
-    expect(await s.r.call('TENSOR.GET', 'scalar', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', []]);
+    expect(await s.r.call('TENSOR.GET', 'scalar', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [], 'version', 0]);
     expect(await s.r.call('TENSOR.SET', 'empty', 'INT32', 'SHAPE', '0', '5', 'BLOB', '')).toBe('OK');
     expect(await s.r.callBuffer('TENSOR.GET', 'empty')).toEqual(Buffer.alloc(0));
   });
@@ -56,8 +56,10 @@ describe('TENSOR.SET / TENSOR.GET', () => {
       [['TENSOR.SET', 'keep', 'FLOAT32', 'SHAPE', '1', '1', '1', '1', '1', '1', '1', '1', '1', 'BLOB', 'xxxx'], /ERR too many dimensions/],
       [['TENSOR.SET', 'keep', 'FLOAT32', 'SHAPE', '4294967296', '4294967296', 'BLOB', 'x'], /ERR tensor too large/],
       [['TENSOR.SET', 'keep', 'FLOAT32', 'SHAPE', '2', 'xxxxxxxx'], /ERR dimensions must be non-negative integers/],
-      [['TENSOR.SET', 'keep', 'FLOAT32', 'SHAPE', '2', 'BLOB'], /ERR expected BLOB/],
-      [['TENSOR.SET', 'keep', 'PROTO', 'abc', 'extra'], /wrong number of arguments/],
+      [['TENSOR.SET', 'keep', 'FLOAT32', 'SHAPE', '2', 'BLOB'], /ERR expected BLOB followed by the data/],
+      [['TENSOR.SET', 'keep', 'FLOAT32', 'SHAPE', '2', 'BLOB', 'xxxxxxxx', 'VERSION'], /ERR VERSION needs a value/],
+      [['TENSOR.SET', 'keep', 'FLOAT32', 'SHAPE', '2', 'BLOB', 'xxxxxxxx', 'VERSION', '-1'], /ERR VERSION must be an integer from 0/],
+      [['TENSOR.SET', 'keep', 'PROTO', 'abc', 'extra'], /ERR syntax error: 'extra' is not an option here \(VERSION\)/],
       [['TENSOR.SET', 'keep', 'PROTO'], /wrong number of arguments/],
       [['TENSOR.SET', 'keep', 'PROTO', '\x08'], /ERR PROTO payload is truncated or malformed/],
     ];
@@ -111,7 +113,7 @@ describe('TENSOR.AVG', () => {
     for (let j = 0; j < count; j++) await setF32(s.r, `{avg}:g${j}`, [n], srcs[j]);
     expect(await s.r.call('TENSOR.AVG', '{avg}:mean', ...srcs.map((_, j) => `{avg}:g${j}`))).toBe('OK');
     expectClose(await getF32(s.r, '{avg}:mean'), ref.mean(srcs, new Float32Array(n)), 1e-6, 1e-7);
-    expect(await s.r.call('TENSOR.GET', '{avg}:mean', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [n]]);
+    expect(await s.r.call('TENSOR.GET', '{avg}:mean', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [n], 'version', 0]);
   });
 
   test.each([['FLOAT16', ref.f32ToF16, ref.f16ToF32], ['BFLOAT16', ref.f32ToBf16, ref.bf16ToF32]] as const)(
@@ -120,7 +122,7 @@ describe('TENSOR.AVG', () => {
       const srcs = [randomF32(n, 1), randomF32(n, 2), randomF32(n, 3)].map((a) => Uint16Array.from(a, enc));
       for (let j = 0; j < 3; j++) await s.r.call('TENSOR.SET', `h${j}`, dtype, 'SHAPE', String(n), 'BLOB', bytesOf(srcs[j]));
       expect(await s.r.call('TENSOR.AVG', 'hmean', 'h0', 'h1', 'h2')).toBe('OK');
-      expect(await s.r.call('TENSOR.GET', 'hmean', 'META')).toEqual(['dtype', dtype, 'shape', [n]]);
+      expect(await s.r.call('TENSOR.GET', 'hmean', 'META')).toEqual(['dtype', dtype, 'shape', [n], 'version', 0]);
       const got = Array.from(u16((await s.r.callBuffer('TENSOR.GET', 'hmean')) as Buffer), dec);
       const want = ref.mean(srcs.map((h) => Float32Array.from(h, dec)), new Float32Array(n));
       expectClose(got, Array.from(want, (v) => dec(enc(v))), dtype === 'FLOAT16' ? 1e-3 : 8e-3, 1e-7);
@@ -205,7 +207,7 @@ describe('TENSOR.ACCUM', () => {
       [['acc2', 'i2'], /ERR source has dtype INT8/],
       [['acc2', 'v2', 'WEIGHT', 'nan'], /ERR expected WEIGHT followed by a finite number/],
       [['acc2', 'v2', 'WEIGHT', 'inf'], /ERR expected WEIGHT followed by a finite number/],
-      [['acc2', 'v2', 'WEIGHTS', '1'], /ERR syntax error: 'WEIGHTS' is not an option here \(WEIGHT\)/],
+      [['acc2', 'v2', 'WEIGHTS', '1'], /ERR syntax error: 'WEIGHTS' is not an option here \(WEIGHT, VERSION\)/],
       [['acc2', 'v2', 'WEIGHT'], /ERR WEIGHT needs a value/],
       [['acc2'], /wrong number of arguments/],
     ];

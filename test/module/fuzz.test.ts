@@ -9,14 +9,17 @@ import { bytesOf, client, expectConsistent, restoreHeader, serverWithClient, set
 
 const s = serverWithClient();
 
-const COMMANDS = ['TENSOR.SET', 'TENSOR.GET', 'TENSOR.AVG', 'TENSOR.ACCUM', 'TENSOR.SGD', 'TENSOR.ADAM', 'TENSOR.RESTORE'];
+/** every command but TENSOR.WAIT, which could block the fuzzing connection (it is fuzzed inside MULTI) */
+const COMMANDS = ['TENSOR.SET', 'TENSOR.GET', 'TENSOR.AVG', 'TENSOR.ACCUM', 'TENSOR.SGD', 'TENSOR.ADAM', 'TENSOR.RESTORE',
+  'TENSOR.SPLIT', 'TENSOR.CAT'];
 /** the fewest arguments (command name included) each command can succeed with */
 const MIN_ARGC: Record<string, number> = {
   'TENSOR.SET': 4, 'TENSOR.GET': 2, 'TENSOR.AVG': 3, 'TENSOR.ACCUM': 3, 'TENSOR.SGD': 5, 'TENSOR.ADAM': 11, 'TENSOR.RESTORE': 4,
+  'TENSOR.SPLIT': 4, 'TENSOR.CAT': 4, 'TENSOR.WAIT': 6,
 };
 const WORDS = ['SHAPE', 'BLOB', 'PROTO', 'META', 'MEAN', 'WEIGHT', 'LR', 'MOMENTUM', 'VELOCITY', 'NESTEROV', 'DAMPENING',
   'WEIGHTDECAY', 'MKEY', 'VKEY', 'BETA1', 'BETA2', 'EPS', 'STEP', 'DECOUPLED', 'FLOAT32', 'FLOAT16', 'BFLOAT16', 'INT8',
-  'INT32', 'FLOAT64', 'float32', 'bogus'];
+  'INT32', 'FLOAT64', 'float32', 'bogus', 'VERSION', 'TIMEOUT'];
 const NUMBERS = ['0', '1', '2', '3', '4', '-1', '0.5', '1e-8', '1e308', '-1e308', 'inf', '-inf', 'nan', '4294967296',
   '9223372036854775807', '-9223372036854775808', '18446744073709551616', '1.5', '', ' 1', '3.4e38', '1e-45', '1e-46'];
 const KEYS = ['f', 'f2', 'h', 'acc', 'i8', 'str', 'missing', 'new1', 'new2', 'vel', 'm', 'v'];
@@ -89,6 +92,20 @@ test('random commands never crash the server or corrupt a tensor', async () => {
   expect(fs.readFileSync(s.redis.logFile, 'utf8')).not.toMatch(/BUG REPORT|crashed|ASSERTION/);
 });
 
+test('random TENSOR.WAIT calls inside MULTI (where it cannot block) answer at once', async () => {
+  const r = rng(77);
+  const arg = () => (r() < 0.4 ? pick(r, WORDS) : r() < 0.7 ? pick(r, NUMBERS) : pick(r, KEYS));
+  let tx = s.r.multi();
+  for (let i = 0; i < 400; i++) {
+    const opts = r() < 0.7 ? ['TIMEOUT', pick(r, NUMBERS), 'VERSION', pick(r, NUMBERS)] : [arg(), arg(), arg(), arg()];
+    tx = tx.call('TENSOR.WAIT', ...opts, ...Array.from({ length: 1 + Math.floor(r() * 4) }, arg));
+  }
+  const results = (await tx.exec())!;
+  expect(results).toHaveLength(400);
+  expect(results.filter(([e]) => !e).length).toBeGreaterThan(10);
+  expect(await s.r.ping()).toBe('PONG');
+});
+
 test('ACCUM sequences near the float limits leave only loadable accumulators', async () => {
   const r = rng(909);
   const one = (v: number) => bytesOf(Float32Array.of(v, -v));
@@ -131,14 +148,14 @@ test('every command at every short argc, through COMMAND GETKEYS and a key-restr
   const u = client(s.redis);
   try {
     await u.call('AUTH', 'fuzz-limited', 'pw');
-    for (const cmd of COMMANDS) {
+    for (const cmd of Object.keys(MIN_ARGC)) {
       for (let argc = 1; argc <= MIN_ARGC[cmd]; argc++) {
         const args = names.slice(0, argc - 1);
         const keys = await s.r.call('COMMAND', 'GETKEYS', cmd, ...args).catch((e: Error) => e.message);
         // an error, or keys that are among the arguments given
         if (typeof keys === 'string') expect(keys).toMatch(/^ERR /);
         else for (const k of keys as string[]) expect(args).toContain(k);
-        await u.call(cmd, ...args).catch(() => undefined);
+        if (cmd !== 'TENSOR.WAIT' || argc < MIN_ARGC[cmd]) await u.call(cmd, ...args).catch(() => undefined);
         expect(await u.ping()).toBe('PONG');
       }
     }
@@ -148,7 +165,7 @@ test('every command at every short argc, through COMMAND GETKEYS and a key-restr
   expect(await s.r.ping()).toBe('PONG');
 });
 
-test('RESTORE headers with extreme dimensions and states: refused, or stored consistently and loadable', async () => {
+test('RESTORE headers (SPT1 and SPT2) with extreme dimensions, states and versions: refused, or stored consistently and loadable', async () => {
   const r = rng(31337);
   const dims = [0n, 1n, 2n, 3n, 2n ** 31n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n];
   const pipe = s.r.pipeline();
@@ -164,6 +181,7 @@ test('RESTORE headers with extreme dimensions and states: refused, or stored con
       dtype, shape, accumulator: acc,
       count: acc ? pick(r, [0n, 1n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n]) : pick(r, [0n, 0n, 1n]),
       weightSum: acc ? pick(r, [0, 1, -2.5, 1.7976931348623157e308, Infinity, NaN]) : pick(r, [0, 0, 1]),
+      version: r() < 0.5 ? pick(r, [0n, 7n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n]) : undefined,
     }, Math.max(length, 0));
     if (r() < 0.05) h[5] = Math.floor(r() * 256); // ndim that disagrees with the header's length
     pipe.call('TENSOR.RESTORE', `rh${i % 40}`, h, Buffer.alloc(Math.max(length, 0), 7));

@@ -34,6 +34,8 @@ function field([kind, value]: Field): Buffer {
 }
 
 export interface TensorFields {
+  /** encoding version: 2 adds the version before the data */
+  encver?: 1 | 2;
   dtype: bigint;
   shape: bigint[];
   /** ndim as stored (default shape.length) */
@@ -41,23 +43,26 @@ export interface TensorFields {
   accumulator?: bigint;
   count?: bigint;
   weightSum?: number;
+  version?: bigint;
   data: Buffer;
 }
 
-/** The V1 field sequence of a tensor value: dtype, ndim, dims, accumulator flag, count, weight sum, data. */
+/** The field sequence of a tensor value: dtype, ndim, dims, accumulator flag, count, weight sum, (V2) version, data. */
 export function tensorFields(t: TensorFields): Field[] {
   return [
     ['uint', t.dtype], ['uint', t.ndim ?? BigInt(t.shape.length)], ...t.shape.map((d): Field => ['uint', d]),
-    ['uint', t.accumulator ?? 0n], ['uint', t.count ?? 0n], ['double', t.weightSum ?? 0], ['string', t.data],
+    ['uint', t.accumulator ?? 0n], ['uint', t.count ?? 0n], ['double', t.weightSum ?? 0],
+    ...((t.encver ?? 2) === 2 ? [['uint', t.version ?? 0n] as Field] : []), ['string', t.data],
   ];
 }
 
 /**
- * A DUMP payload for the spirt type holding the given fields, at the encoding version of `template` (a real
- * DUMP of a tensor, which supplies the type id and the RDB version); its CRC is left zero.
+ * A DUMP payload for the spirt type holding the given fields at an encoding version (the low 10 bits of the
+ * type id); `template` is a real DUMP of a tensor, which supplies the type id and the RDB version. CRC zero.
  */
-export function modulePayload(template: Buffer, fields: Field[]): Buffer {
-  const head = template.subarray(0, 10); // RDB_TYPE_MODULE_2, then the 64-bit module type id (0x81 + 8 bytes)
+export function modulePayload(template: Buffer, fields: Field[], encver: 1 | 2 = 2): Buffer {
+  const head = Buffer.from(template.subarray(0, 10)); // RDB_TYPE_MODULE_2, the 64-bit type id (0x81 + 8 bytes BE)
+  head.writeUInt16BE((head.readUInt16BE(8) & ~0x3ff) | encver, 8);
   const rdbVersion = template.subarray(template.length - 10, template.length - 8);
   return Buffer.concat([head, ...fields.map(field), rdbLen(BigInt(OPCODE.eof)), rdbVersion, Buffer.alloc(8)]);
 }

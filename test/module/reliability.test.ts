@@ -90,7 +90,7 @@ describe('the RDB loader', () => {
     const valid = { dtype: 1n, shape: [1n], data: four };
     // the builder is right: its valid payload loads
     expect(await s.r.call('RESTORE', 'built', '0', modulePayload(template, tensorFields(valid)))).toBe('OK');
-    expect(await s.r.call('TENSOR.GET', 'built', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [1]]);
+    expect(await s.r.call('TENSOR.GET', 'built', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [1], 'version', 0]);
     const invalid = [
       { ...valid, accumulator: 1n, count: 1n, weightSum: Infinity },
       { ...valid, accumulator: 1n, count: INT64_MAX + 1n, weightSum: 1 },
@@ -192,7 +192,7 @@ describe('one bound per dimension', () => {
     expect(await s.r.call('TENSOR.SET', 'edge2', 'PROTO', out)).toBe('OK');
     const encoded = Buffer.from(encodeTensor(tensor('float32', [0, max])));
     expect(await s.r.call('TENSOR.SET', 'edge4', 'PROTO', encoded)).toBe('OK');
-    expect(await s.r.call('TENSOR.GET', 'edge4', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [0, max]]);
+    expect(await s.r.call('TENSOR.GET', 'edge4', 'META')).toEqual(['dtype', 'FLOAT32', 'shape', [0, max], 'version', 0]);
     expect(await s.r.call('TENSOR.RESTORE', 'edge3', restoreHeader({ dtype: 1, shape: [0n, BigInt(max)] }, 0), '')).toBe('OK');
 
     for (const d of [2 ** 32 + 1, 2 ** 53 - 1]) {

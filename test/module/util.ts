@@ -73,12 +73,17 @@ export interface RawTensor {
   weightSum?: number;
   /** byte length the header announces (default: the data's) */
   nbytes?: bigint;
+  /** with a version: an SPT2 header; without: the older SPT1 (no version) */
+  version?: bigint;
 }
 
-/** A TENSOR.RESTORE header, fields as given (valid or not): magic, dtype, ndim, flag, pad, dims, count, weight sum, nbytes. */
+/**
+ * A TENSOR.RESTORE header, fields as given (valid or not): magic, dtype, ndim, flag, pad, dims, count, weight
+ * sum, nbytes, and (SPT2) version.
+ */
 export function restoreHeader(t: RawTensor, dataLength: number): Buffer {
-  const h = Buffer.alloc(8 + 8 * t.shape.length + 24);
-  h.write('SPT1');
+  const h = Buffer.alloc(8 + 8 * t.shape.length + (t.version === undefined ? 24 : 32));
+  h.write(t.version === undefined ? 'SPT1' : 'SPT2');
   h[4] = t.dtype;
   h[5] = t.shape.length;
   h[6] = t.accumulator ? 1 : 0;
@@ -87,6 +92,7 @@ export function restoreHeader(t: RawTensor, dataLength: number): Buffer {
   h.writeBigUInt64LE(t.count ?? 0n, p);
   h.writeDoubleLE(t.weightSum ?? 0, p + 8);
   h.writeBigUInt64LE(t.nbytes ?? BigInt(dataLength), p + 16);
+  if (t.version !== undefined) h.writeBigUInt64LE(t.version, p + 24);
   return h;
 }
 
