@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { modulePath } from '../src/redis/modulePath';
+import { startRedis } from '../src/redis/launcher';
 import { rawCommand } from './helpers';
 
 const root = path.resolve(__dirname, '..');
@@ -41,6 +42,25 @@ describe('spirt CLI (built package)', () => {
       await expect(rawCommand({ port }, ['PING'])).rejects.toThrow();
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  test('redis on a taken port exits non-zero naming the port, prints no ready, and leaves the other server running', async () => {
+    const other = await startRedis({ module: false });
+    try {
+      const r = spawnSync(process.execPath, [cli, 'redis', '--port', String(other.port)], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`port ${other.port} is already in use`);
+      expect(r.stdout).not.toMatch(/ready/);
+      expect((await rawCommand(other, ['PING'])).toString()).toBe('+PONG\r\n');
+    } finally {
+      await other.stop();
+    }
+    for (const port of ['99999', '-1', '1.5', 'x']) {
+      const bad = spawnSync(process.execPath, [cli, 'redis', '--port', port], { encoding: 'utf8', timeout: 20_000 });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/^spirt: port must be an integer from 1 to 65535/);
+      expect(bad.stdout).toBe('');
     }
   });
 
