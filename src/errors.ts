@@ -30,6 +30,23 @@ export class RedisLaunchError extends SpirtError {
   }
 }
 
+/**
+ * The Redis server cannot be reached or stopped answering. `code`: ERR_CONNECT (no connection within the
+ * connect timeout and retries), ERR_AUTH (credentials refused), ERR_CONNECTION_LOST (the connection broke and
+ * could not be restored), ERR_COMMAND_TIMEOUT (no reply within the command timeout). `command` is the command
+ * that failed, when one did.
+ */
+export class RedisConnectionError extends SpirtError {
+  constructor(
+    code: string,
+    message: string,
+    readonly command?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
 /** An error reply from the spirt Redis module (`ERR ...`, `WRONGTYPE ...`), with the command that caused it. */
 export class TensorCommandError extends SpirtError {
   constructor(

@@ -19,6 +19,8 @@ export const DEFAULT_PEERS = [2, 4, 8, 16];
 const RESNET18 = 11_690_000;
 /** a strategy whose first run takes longer than this is measured once */
 const LONG_RUN_MS = 2000;
+/** the Lua baseline averages 16 x 11.69M floats in one EVAL of about 40 s */
+const COMMAND_TIMEOUT_MS = 10 * 60_000;
 
 export interface AveragingBenchOptions {
   params?: number[];
@@ -108,7 +110,7 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
   }
   const target = embedded ?? { url: o.url! };
   const { client, close } = await openClient(clientKind, target);
-  const store = new TensorStore(client);
+  const store = new TensorStore(client, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
   const measurements: AveragingMeasurement[] = [];
   try {
     const info = replyString(await store.command('INFO', 'server'));
