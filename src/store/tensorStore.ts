@@ -1,14 +1,30 @@
-import { Tensor } from '../tensor';
-import { TENSOR_ACCUM } from './commands/accum';
-import { AdamCommandOptions, TENSOR_ADAM } from './commands/adam';
-import { TENSOR_AVG } from './commands/avg';
-import { GetOptions, TENSOR_GET, TENSOR_GET_BLOB, TENSOR_GET_META } from './commands/get';
-import { TENSOR_SET, TENSOR_SET_PROTO } from './commands/set';
-import { SgdCommandOptions, TENSOR_SGD } from './commands/sgd';
+import * as COMMANDS from './commands';
 import { ConnectOptions, commandTimeout, connectIoredis } from './connect';
 import { toStoreError, withCommandTimeout } from './failures';
-import { RawReply, RedisArg, TensorCommand, TensorMeta } from './reply';
+import { RawReply, RedisArg, TensorCommand } from './reply';
 import { OutgoingCommand, SupportedClient, Transport, transportFor } from './transport';
+
+/** Every export of ./commands must be a command: anything else is a compile error here. */
+type CommandTable<T extends Record<string, TensorCommand<never, unknown>>> = T;
+type Commands = CommandTable<typeof COMMANDS>;
+type ArgsOf<C> = C extends TensorCommand<infer A, unknown> ? A : never;
+type ResultOf<C> = C extends TensorCommand<never, infer R> ? R : never;
+
+/** TensorStore's command methods: one per entry of the command table, resolving to its parsed reply. */
+type StoreCommands = { [K in keyof Commands]: (...args: ArgsOf<Commands[K]>) => Promise<ResultOf<Commands[K]>> };
+/** TensorPipeline's command methods: each queues its command and adds its result type to the pipeline's. */
+type PipelineCommands<T extends unknown[]> = {
+  [K in keyof Commands]: (...args: ArgsOf<Commands[K]>) => TensorPipeline<[...T, ResultOf<Commands[K]>]>;
+};
+/** What exec() gives for each queued command: its result, or the error it failed with. */
+type Settled<T extends unknown[]> = { [I in keyof T]: T[I] | Error };
+
+/** Defines one method per command on a prototype. */
+function defineCommandMethods(proto: object, method: (cmd: TensorCommand<unknown[], unknown>) => (...args: unknown[]) => unknown): void {
+  for (const [name, cmd] of Object.entries(COMMANDS)) {
+    Object.defineProperty(proto, name, { value: method(cmd as TensorCommand<unknown[], unknown>), writable: true, configurable: true });
+  }
+}
 
 /** the longest close() waits for replies still due before it drops the connection */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -20,26 +36,24 @@ interface Connection {
   readonly endpoint: string;
 }
 
-/** Commands queued by a pipeline, sent in one round trip by exec(). */
-export class TensorPipeline {
+export interface TensorPipeline<T extends unknown[] = []> extends PipelineCommands<T> {}
+
+/**
+ * Commands queued by a pipeline, sent in one round trip by exec(). Its type parameter lists the result type
+ * of each command queued through the chain that produced it: `store.pipeline().set(k, t).meta(k)` is a
+ * TensorPipeline<[void, TensorMeta | null]>.
+ */
+export class TensorPipeline<T extends unknown[] = []> {
+  static {
+    defineCommandMethods(TensorPipeline.prototype, (cmd) => function (this: TensorPipeline<unknown[]>, ...args) {
+      this.queued.push({ out: { name: cmd.name, args: cmd.build(...args), readonly: cmd.readonly }, parse: cmd.parse });
+      return this;
+    });
+  }
+
   private readonly queued: Array<{ out: OutgoingCommand; parse: (r: RawReply) => unknown }> = [];
 
   constructor(private readonly connection: Connection) {}
-
-  private add<A extends unknown[], R>(cmd: TensorCommand<A, R>, ...args: A): this {
-    this.queued.push({ out: { name: cmd.name, args: cmd.build(...args), readonly: cmd.readonly }, parse: cmd.parse });
-    return this;
-  }
-
-  set(key: string, t: Tensor) { return this.add(TENSOR_SET, key, t); }
-  setEncoded(key: string, encoded: Uint8Array) { return this.add(TENSOR_SET_PROTO, key, encoded); }
-  get(key: string, options?: GetOptions) { return this.add(TENSOR_GET, key, options); }
-  getBlob(key: string, options?: GetOptions) { return this.add(TENSOR_GET_BLOB, key, options); }
-  meta(key: string) { return this.add(TENSOR_GET_META, key); }
-  avg(dest: string, sources: readonly string[]) { return this.add(TENSOR_AVG, dest, sources); }
-  accum(acc: string, src: string, weight?: number) { return this.add(TENSOR_ACCUM, acc, src, weight); }
-  sgd(param: string, grad: string, options: SgdCommandOptions) { return this.add(TENSOR_SGD, param, grad, options); }
-  adam(param: string, grad: string, options: AdamCommandOptions) { return this.add(TENSOR_ADAM, param, grad, options); }
 
   get length(): number {
     return this.queued.length;
@@ -47,10 +61,11 @@ export class TensorPipeline {
 
   /**
    * Each command's parsed result, or the error it failed with (TensorCommandError for module replies,
-   * RedisConnectionError for a lost connection). Rejects with RedisConnectionError ERR_COMMAND_TIMEOUT when
-   * the replies do not arrive within the command timeout.
+   * RedisConnectionError for a lost connection), typed per command for those queued through this pipeline's
+   * chain (commands queued in a loop on an earlier value follow, as unknown). Rejects with
+   * RedisConnectionError ERR_COMMAND_TIMEOUT when the replies do not arrive within the command timeout.
    */
-  async exec(): Promise<unknown[]> {
+  async exec(): Promise<[...Settled<T>, ...unknown[]]> {
     const queued = this.queued.splice(0);
     const { transport, commandTimeoutMs, endpoint } = this.connection;
     const settled = await withCommandTimeout(transport.sendMany(queued.map((q) => q.out)), commandTimeoutMs, 'pipeline', endpoint);
@@ -61,7 +76,7 @@ export class TensorPipeline {
       } catch (e) {
         return e;
       }
-    });
+    }) as [...Settled<T>, ...unknown[]];
   }
 }
 
@@ -74,13 +89,23 @@ export interface TensorStoreOptions {
   endpoint?: string;
 }
 
+export interface TensorStore extends StoreCommands {}
+
 /**
- * Typed access to the spirt Redis module over ioredis or node-redis. Module errors reject with
+ * Typed access to the spirt Redis module over ioredis or node-redis: one method per command of the command
+ * table (./commands: set, setEncoded, get, getBlob, meta, avg, accum, sgd, adam, ...), plus command() for
+ * any other. Module errors reject with
  * TensorCommandError (code 'ERR' or 'WRONGTYPE', the server's message, the command name); a server that
  * cannot be reached, is lost or stays silent rejects with RedisConnectionError (ERR_CONNECT, ERR_AUTH,
  * ERR_CONNECTION_LOST, ERR_COMMAND_TIMEOUT), whichever client library is underneath.
  */
 export class TensorStore {
+  static {
+    defineCommandMethods(TensorStore.prototype, (cmd) => function (this: TensorStore, ...args) {
+      return this.run(cmd, ...args);
+    });
+  }
+
   private readonly connection: Connection;
 
   /**
@@ -129,23 +154,9 @@ export class TensorStore {
     return this.send({ name, args, readonly: false });
   }
 
-  set(key: string, t: Tensor): Promise<void> { return this.run(TENSOR_SET, key, t); }
-  /** Stores an encoded spirt.Tensor (see encodeTensor) as it arrived from another function. */
-  setEncoded(key: string, encoded: Uint8Array): Promise<void> { return this.run(TENSOR_SET_PROTO, key, encoded); }
-  /** The tensor, or null when the key does not exist. */
-  get(key: string, options?: GetOptions): Promise<Tensor | null> { return this.run(TENSOR_GET, key, options); }
-  getBlob(key: string, options?: GetOptions): Promise<Buffer | null> { return this.run(TENSOR_GET_BLOB, key, options); }
-  meta(key: string): Promise<TensorMeta | null> { return this.run(TENSOR_GET_META, key); }
-  /** dest = mean of sources, computed inside Redis. */
-  avg(dest: string, sources: readonly string[]): Promise<void> { return this.run(TENSOR_AVG, dest, sources); }
-  /** acc += weight * src; resolves to the accumulator's count. */
-  accum(acc: string, src: string, weight?: number): Promise<number> { return this.run(TENSOR_ACCUM, acc, src, weight); }
-  sgd(param: string, grad: string, options: SgdCommandOptions): Promise<void> { return this.run(TENSOR_SGD, param, grad, options); }
-  adam(param: string, grad: string, options: AdamCommandOptions): Promise<void> { return this.run(TENSOR_ADAM, param, grad, options); }
-
   /** Commands sent together in one round trip. With an ioredis Cluster the keys of one pipeline must share a
    * slot (use hash tags such as {peer3}); node-redis clusters route each command on its own. */
-  pipeline(): TensorPipeline {
+  pipeline(): TensorPipeline<[]> {
     return new TensorPipeline(this.connection);
   }
 
