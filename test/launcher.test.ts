@@ -186,6 +186,16 @@ describe('launch failures are typed and leave no directory behind', () => {
     expect(directoriesIn(tmp.dir())).toEqual([]);
   });
 
+  test('in a data directory of your own, the log is appended to and an error reports only this launch', async () => {
+    const dir = fs.mkdtempSync(path.join(tmp.dir(), 'data-'));
+    fs.writeFileSync(path.join(dir, 'redis.log'), 'an earlier run: bind: Address already in use\n');
+    const e = await rejectionOf(startRedis({ dir, args: ['--no-such-option', 'x'] }));
+    expect(e).toMatchObject({ code: 'ERR_REDIS_EXITED', logFile: path.join(dir, 'redis.log') });
+    expect(e.message).not.toMatch(/earlier run/);
+    expect(fs.readFileSync(path.join(dir, 'redis.log'), 'utf8')).toMatch(/^an earlier run[\s\S]*no-such-option/);
+    expect(fs.existsSync(dir)).toBe(true); // not the launcher's to remove
+  });
+
   test('a forced SIMD path the CPU cannot run makes the module refuse to load', async () => {
     const e = await rejectionOf(startRedis({ env: { ...process.env, SPIRT_SIMD: 'no-such-path' }, tmpParent: tmp.dir() }));
     expect(e).toBeInstanceOf(RedisLaunchError);

@@ -82,9 +82,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-function tail(file: string, lines = 15): string {
+/** The last lines of a log, from byte `from` on (what one launch wrote into a log that may hold earlier ones). */
+function tail(file: string, lines = 15, from = 0): string {
   try {
-    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    return fs.readFileSync(file).subarray(from).toString('utf8').trim().split('\n').slice(-lines).join('\n') || '(empty log)';
   } catch {
     return '(no log)';
   }
@@ -111,16 +112,41 @@ function checkPort(port: unknown): number {
   return port as number;
 }
 
+/** What startRedis settles before it creates anything. */
+interface LaunchPlan {
+  server: string;
+  module?: string;
+  wrap: string[];
+  readyTimeoutMs: number;
+}
+
 export async function startRedis(options: StartRedisOptions = {}): Promise<RunningRedis> {
   // everything that can be refused is checked before anything is created
   const server = findRedisServer();
-  const module = (options.module ?? true) ? modulePath() : undefined;
   const wrap = wrapperCommand();
-  const requestedPort = options.port === undefined || options.unixSocket ? undefined : checkPort(options.port);
-  const readyTimeoutMs = options.readyTimeoutMs ?? (wrap.length ? 120_000 : 10_000);
-  if (!(readyTimeoutMs > 0)) throw new ArgumentError('ERR_ARGUMENT', `readyTimeoutMs must be a positive number, got ${readyTimeoutMs}`);
-  const port = options.unixSocket ? 0 : requestedPort ?? (await freePort());
+  const plan: LaunchPlan = {
+    server,
+    ...((options.module ?? true) ? { module: modulePath() } : {}),
+    wrap,
+    readyTimeoutMs: options.readyTimeoutMs ?? (wrap.length ? 120_000 : 10_000),
+  };
+  if (!(plan.readyTimeoutMs > 0)) throw new ArgumentError('ERR_ARGUMENT', `readyTimeoutMs must be a positive number, got ${plan.readyTimeoutMs}`);
+  if (options.unixSocket) return launch(plan, options, 0);
+  if (options.port !== undefined) return launch(plan, options, checkPort(options.port));
+  // someone else can take a free port between freePort() and the server's bind: then try another one
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(plan, options, await freePort());
+    } catch (e) {
+      if (!(e instanceof RedisLaunchError && e.code === 'ERR_PORT_IN_USE') || attempt === FREE_PORT_ATTEMPTS) throw e;
+      if (options.dir === undefined && e.logFile) fs.rmSync(e.logFile, { force: true });
+    }
+  }
+}
 
+const FREE_PORT_ATTEMPTS = 3;
+
+async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, options: StartRedisOptions, port: number): Promise<RunningRedis> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? fs.mkdtempSync(path.join(options.tmpParent ?? os.tmpdir(), 'spirt-redis-'));
   // outside a temporary dir, so that it outlives a failed launch and the error can name it
@@ -137,6 +163,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
   const command = [...wrap.map((a) => a.replace('%VALGRIND_LOG%', path.join(dir, 'valgrind.log'))), server, ...args];
   // the server's own output goes to its log too: it reports a bad option there before it opens the logfile
   const output = options.inheritOutput ? 'inherit' : fs.openSync(logFile, 'a');
+  const logStart = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const child: ChildProcess = spawn(command[0], command.slice(1), {
     env: options.env ?? process.env,
     stdio: ['ignore', output, output],
@@ -160,7 +187,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
       await exited;
     }
     removeDir();
-    throw new RedisLaunchError(code, `${message} (log: ${logFile})\n${tail(logFile)}`, logFile);
+    throw new RedisLaunchError(code, `${message} (log: ${logFile})\n${tail(logFile, 15, logStart)}`, logFile);
   };
 
   const target = socketPath ? { path: socketPath } : { port };
@@ -170,7 +197,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
   // ready means: our own child answers (INFO server process_id is its pid) with the module loaded
   for (;;) {
     if (exitCode !== undefined) {
-      if (/Address already in use/.test(tail(logFile))) await fail('ERR_PORT_IN_USE', `port ${port} is already in use: pick another port, or leave it out for a free one`);
+      if (/Address already in use/.test(tail(logFile, 15, logStart))) await fail('ERR_PORT_IN_USE', `port ${port} is already in use: pick another port, or leave it out for a free one`);
       await fail('ERR_REDIS_EXITED', `redis-server exited (code ${exitCode}) before it was ready`);
     }
     const id = await identifyServer(target, options.auth);
