@@ -19,9 +19,10 @@ type PipelineCommands<T extends unknown[]> = {
 /** What exec() gives for each queued command: its result, or the error it failed with. */
 type Settled<T extends unknown[]> = { [I in keyof T]: T[I] | Error };
 
-/** Defines one method per command on a prototype. */
+/** Defines one method per command on a prototype; a command may not take the name of a method it already has. */
 function defineCommandMethods(proto: object, method: (cmd: TensorCommand<unknown[], unknown>) => (...args: unknown[]) => unknown): void {
   for (const [name, cmd] of Object.entries(COMMANDS)) {
+    if (name in proto) throw new Error(`the command table's '${name}' would replace ${proto.constructor.name}.${name}: rename its export`);
     Object.defineProperty(proto, name, { value: method(cmd as TensorCommand<unknown[], unknown>), writable: true, configurable: true });
   }
 }
