@@ -3,8 +3,9 @@ export class SpirtError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }
@@ -18,8 +19,33 @@ export class ArgumentError extends SpirtError {}
 /** The native addon or the Redis module is missing or failed to load. */
 export class NativeLoadError extends SpirtError {}
 
-/** redis-server is missing, failed to start, or did not become ready. */
-export class RedisLaunchError extends SpirtError {}
+/** redis-server is missing, failed to start, or did not become ready; `logFile` is its log, kept for reading. */
+export class RedisLaunchError extends SpirtError {
+  constructor(
+    code: string,
+    message: string,
+    readonly logFile?: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * The Redis server cannot be reached or stopped answering. `code`: ERR_CONNECT (no connection within the
+ * connect timeout and retries), ERR_AUTH (credentials refused), ERR_CONNECTION_LOST (the connection broke and
+ * could not be restored), ERR_COMMAND_TIMEOUT (no reply within the command timeout). `command` is the command
+ * that failed, when one did.
+ */
+export class RedisConnectionError extends SpirtError {
+  constructor(
+    code: string,
+    message: string,
+    readonly command?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
 
 /** An error reply from the spirt Redis module (`ERR ...`, `WRONGTYPE ...`), with the command that caused it. */
 export class TensorCommandError extends SpirtError {

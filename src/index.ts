@@ -8,6 +8,8 @@ export { startRedis, findRedisServer } from './redis/launcher';
 export type { RunningRedis, StartRedisOptions } from './redis/launcher';
 export { modulePath } from './redis/modulePath';
 export { TensorStore, TensorPipeline } from './store/tensorStore';
+export type { TensorStoreOptions } from './store/tensorStore';
+export type { ConnectOptions, TlsOptions } from './store/connect';
 export type { SupportedClient, IoRedisLike, NodeRedisLike, NodeRedisClusterLike } from './store/transport';
 export type { TensorMeta, RawReply, RedisArg } from './store/reply';
 export type { GetOptions } from './store/commands/get';

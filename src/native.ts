@@ -1,8 +1,6 @@
 // The one file that loads the compiled addon (build/Release/spirt.node) and types it.
-import fs from 'node:fs';
-import path from 'node:path';
+import { locateBinary } from './binaries';
 import { NativeLoadError } from './errors';
-import { buildDir, packageRoot } from './paths';
 
 /** The engine's view of a model spec (see src/model/spec.ts toNativeSpec). */
 export interface NativeModelSpec {
@@ -48,12 +46,7 @@ export interface NativeAddon {
 }
 
 function load(): NativeAddon {
-  const prebuilt = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'spirt.node');
-  const file = [path.join(buildDir, 'spirt.node'), prebuilt].find((f) => fs.existsSync(f));
-  if (!file) {
-    throw new NativeLoadError('ERR_ADDON_MISSING',
-      `spirt native addon not found in ${buildDir} or ${path.dirname(prebuilt)}: run 'npm run build:native'`);
-  }
+  const file = locateBinary('addon');
   try {
     return require(file) as NativeAddon;
   } catch (e) {

@@ -1,14 +1,116 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { modulePath } from '../src/redis/modulePath';
+import { startRedis } from '../src/redis/launcher';
+import * as kernels from '../src/kernels';
 import { rawCommand } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'bin', 'spirt.js');
+const packageJson = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
+/** The port a running `spirt redis` reports in its ready line. */
+function readyPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const port = /ready at redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+      if (port) resolve(Number(port));
+    });
+    child.on('exit', () => reject(new Error(`exited early: ${out}`)));
+  });
+}
 
 describe('spirt CLI (built package)', () => {
+  test('--help and -h print the commands and exit 0; no command is usage on stderr and exit 1', () => {
+    for (const flag of ['--help', '-h', 'help']) {
+      const r = run([flag]);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^usage: spirt <command>/);
+      for (const command of ['module-path', 'redis', 'bench', 'train']) expect(r.stdout).toMatch(new RegExp(`\\n  ${command} +\\S`));
+    }
+    const none = run([]);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/^usage: spirt <command>/);
+    const unknown = run(['--frobnicate']);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toMatch(/^spirt: unknown option '--frobnicate'/);
+  });
+
+  test('--version prints the package version', () => {
+    const r = run(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${packageJson.version}\n`);
+  });
+
+  test.each(['module-path', 'redis', 'bench', 'bench averaging', 'train'])('spirt %s --help (and spirt help) show its usage', (name) => {
+    const command = name.split(' ');
+    for (const args of [[...command, '--help'], [...command, '-h'], ...(command.length === 1 ? [['help', ...command]] : [])]) {
+      const r = run(args);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^usage: spirt ${command.join(' ')}`));
+    }
+  });
+
+  test('bench alone lists the benchmarks; an unknown one is an error that lists them', () => {
+    const r = run(['bench']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^benchmarks .*\n  averaging +in-database vs client-side vs Lua/);
+    const bad = run(['bench', 'nope']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^spirt: unknown benchmark 'nope'\nbenchmarks[\s\S]*averaging/);
+  });
+
+  test('options are strict: unknown ones, missing values and stray arguments are errors', () => {
+    for (const [args, message] of [
+      [['module-path', 'extra'], /unexpected argument 'extra' for 'spirt module-path'/],
+      [['redis', '--port'], /option '--port <value>' argument missing for 'spirt redis'/],
+      [['redis', '--unix=yes'], /option '--unix' does not take an argument/],
+      [['bench', 'averaging', '--peer', '2'], /unknown option '--peer' for 'spirt averaging'/],
+    ] as const) {
+      const r = run([...args]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  test('module-path, redis, help, version and the benchmark list never load the native addon', async () => {
+    // a preload that makes loading spirt.node fatal: these commands must work without it
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-no-addon-'));
+    const preload = path.join(dir, 'no-addon.js');
+    fs.writeFileSync(preload, `const dlopen = process.dlopen;
+      process.dlopen = function (module, file, ...rest) {
+        if (String(file).endsWith('spirt.node')) throw new Error('the native addon was loaded');
+        return dlopen.call(this, module, file, ...rest);
+      };`);
+    try {
+      for (const args of [['module-path'], ['--help'], ['--version'], ['bench'], ['bench', 'averaging', '--help'], ['train', '--help'], ['redis', '--help']]) {
+        const r = spawnSync(process.execPath, ['-r', preload, cli, ...args], { encoding: 'utf8' });
+        expect({ args, status: r.status, stderr: r.stderr }).toEqual({ args, status: 0, stderr: '' });
+      }
+      const redis = spawn(process.execPath, ['-r', preload, cli, 'redis'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        const port = await readyPort(redis);
+        expect((await rawCommand({ port }, ['TENSOR.GET', 'nokey'])).toString()).toBe('$-1\r\n');
+      } finally {
+        redis.kill('SIGINT');
+      }
+      // and the check itself works: a command that needs the addon dies of it
+      const train = spawnSync(process.execPath, ['-r', preload, cli, 'train', '--local', '--epochs', '1'], { encoding: 'utf8' });
+      expect(train.status).not.toBe(0);
+      expect(train.stderr).toMatch(/the native addon was loaded/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('module-path prints the absolute module path', () => {
     const r = spawnSync(process.execPath, [cli, 'module-path'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
@@ -25,15 +127,7 @@ describe('spirt CLI (built package)', () => {
   test('redis runs a server with the module in the foreground until SIGINT', async () => {
     const child = spawn(process.execPath, [cli, 'redis'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => {
-          out += d;
-          if (out.includes('\n')) resolve(out);
-        });
-        child.on('exit', () => reject(new Error(`exited early: ${out}`)));
-      });
-      const port = Number(/127\.0\.0\.1:(\d+)/.exec(line)![1]);
+      const port = await readyPort(child);
       expect((await rawCommand({ port }, ['TENSOR.GET', 'nokey'])).toString()).toBe('$-1\r\n'); // module loaded
       const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
       child.kill('SIGINT');
@@ -41,6 +135,30 @@ describe('spirt CLI (built package)', () => {
       await expect(rawCommand({ port }, ['PING'])).rejects.toThrow();
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  test('redis on a taken port exits non-zero naming the port, prints no ready, and leaves the other server running', async () => {
+    const other = await startRedis({ module: false });
+    try {
+      const r = spawnSync(process.execPath, [cli, 'redis', '--port', String(other.port)], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`port ${other.port} is already in use`);
+      expect(r.stdout).not.toMatch(/ready/);
+      expect((await rawCommand(other, ['PING'])).toString()).toBe('+PONG\r\n');
+    } finally {
+      await other.stop();
+    }
+    for (const [port, message] of [
+      ['99999', /^spirt: port must be an integer from 1 to 65535, got 99999\n$/],
+      ['-1', /^spirt: port must be an integer from 1 to 65535, got -1\n$/],
+      ['1.5', /^spirt: port must be an integer from 1 to 65535, got 1.5\n$/],
+      ['x', /^spirt: --port: 'x' is not a number\n$/],
+    ] as const) {
+      const bad = run(['redis', `--port=${port}`]);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(message);
+      expect(bad.stdout).toBe('');
     }
   });
 
@@ -61,26 +179,29 @@ describe('spirt CLI (built package)', () => {
     expect(badModel.stderr).toMatch(/--model must be mlp or cnn/);
     const typo = spawnSync(process.execPath, [cli, 'train', '--local', '--epoch', '3'], { encoding: 'utf8' });
     expect(typo.status).toBe(1);
-    expect(typo.stderr).toMatch(/unknown option --epoch for 'train'/);
+    expect(typo.stderr).toMatch(/unknown option '--epoch' for 'spirt train' \(see spirt train --help\)/);
   });
 
-  test('bench averaging runs all three strategies on a private Redis and writes JSON and SVG', () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-bench-'));
+  test('bench averaging runs all three strategies on a private Redis and writes JSON and SVG to ./spirt-bench', () => {
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-bench-'));
     try {
-      const r = spawnSync(process.execPath, [cli, 'bench', 'averaging', '--params', '2e4', '--peers', '2,3', '--reps', '1', '--out', out],
-        { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [cli, 'bench', 'averaging', '--params', '2e4', '--peers', '2,3', '--reps', '1'],
+        { encoding: 'utf8', cwd });
       expect(r.status).toBe(0);
       expect(r.stderr).toMatch(/\[ 6\/6\] 0.02M params x  3 peers, lua/);
       expect(r.stdout).toMatch(/\| 0.02M \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+% less time \| \d+x faster \|/);
+      const out = path.join(cwd, 'spirt-bench');
+      expect(r.stdout).toContain(`written: ${path.join(out, 'averaging.json')}, ${path.join(out, 'averaging.svg')}`);
       const result = JSON.parse(fs.readFileSync(path.join(out, 'averaging.json'), 'utf8'));
       expect(result.measurements).toHaveLength(6);
       for (const m of result.measurements) {
         if (m.strategy !== 'in-db') expect(m.maxAbsDiffVsInDb).toBeLessThan(1e-6);
       }
       expect(result.machine.redis).toMatch(/^\d+\.\d+/);
+      expect(result.spirt).toEqual({ version: packageJson.version, simd: kernels.simd.path });
       expect(fs.readFileSync(path.join(out, 'averaging.svg'), 'utf8')).toMatch(/^<svg [\s\S]*<polyline[\s\S]*<\/svg>\n$/);
     } finally {
-      fs.rmSync(out, { recursive: true, force: true });
+      fs.rmSync(cwd, { recursive: true, force: true });
     }
   });
 

@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { RunningRedis, StartRedisOptions, startRedis } from '../src/redis/launcher';
 
 /** Sends one command over a raw RESP connection and returns the raw reply bytes (no client library involved). */
@@ -36,4 +39,29 @@ export function withRedis(options: StartRedisOptions = {}): { current: () => Run
     await redis?.stop();
   });
   return { current: () => redis! };
+}
+
+export interface TestCertificates {
+  /** PEM files: a CA, a server certificate for localhost / 127.0.0.1 and a client certificate, both signed by the CA */
+  caFile: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A throwaway CA and certificates made with the openssl CLI in dir (Ed25519, valid for two days). */
+export function makeTestCertificates(dir: string): TestCertificates {
+  const openssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`);
+  };
+  fs.writeFileSync(path.join(dir, 'san.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  openssl('req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=spirt-test-ca', '-days', '2');
+  for (const name of ['server', 'client']) {
+    openssl('req', '-newkey', 'ed25519', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name === 'server' ? 'localhost' : 'spirt-client'}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', 'san.cnf');
+  }
+  const at = (f: string) => path.join(dir, f);
+  return { caFile: at('ca.crt'), serverCert: at('server.crt'), serverKey: at('server.key'), clientCert: at('client.crt'), clientKey: at('client.key') };
 }

@@ -6,7 +6,9 @@ import { AVERAGING_STRATEGIES, averageGradients, readAverage, storeGradient } fr
 import { SupportedClient } from '../src/store/transport';
 import { RunningRedis, startRedis } from '../src/redis/launcher';
 import { ArgumentError, TensorCommandError } from '../src/errors';
-import { tensor } from '../src/tensor';
+import { Tensor, tensor } from '../src/tensor';
+import { TensorMeta } from '../src/store/reply';
+import * as COMMANDS from '../src/store/commands';
 import { encodeTensor } from '../src/wire';
 import * as ref from '../src/reference';
 import { expectClose, randomF32 } from './random';
@@ -148,8 +150,28 @@ describe.each<Kind>(['ioredis', 'node-redis'])('TensorStore over %s', (kind) => 
     expect([s1, s2, a]).toEqual([undefined, undefined, undefined]);
     expect(bad).toBeInstanceOf(TensorCommandError);
     expect((bad as TensorCommandError).message).toMatch(/source 2 does not exist/);
-    expect(Array.from(new Float32Array(Uint8Array.from(blob as Buffer).buffer))).toEqual([3, 6]);
-    expect(meta).toEqual({ dtype: 'float32', shape: [2] });
+    if (!Buffer.isBuffer(blob)) throw new Error('expected the averaged bytes');
+    expect(Array.from(new Float32Array(Uint8Array.from(blob).buffer))).toEqual([3, 6]);
+    // exec() is typed per queued command (npm run typecheck checks these lines)
+    const typedMeta: TensorMeta | null | Error = meta;
+    // @ts-expect-error a getBlob result is a Buffer, null or an Error, not a tensor
+    const notATensor: Tensor = blob;
+    expect([typedMeta, notATensor]).toEqual([{ dtype: 'float32', shape: [2] }, blob]);
+  });
+
+  test('every command of the table is a method of both the store and the pipeline', async () => {
+    const names = Object.keys(COMMANDS);
+    expect(names.sort()).toEqual(['accum', 'adam', 'avg', 'get', 'getBlob', 'meta', 'set', 'setEncoded', 'sgd']);
+    const p = store.pipeline();
+    for (const name of names) {
+      expect(typeof (store as unknown as Record<string, unknown>)[name]).toBe('function');
+      expect(typeof (p as unknown as Record<string, unknown>)[name]).toBe('function');
+    }
+    // a method sends its command's name with the arguments its file builds
+    await store.set(k('t'), tensor('float32', [1], Float32Array.of(5)));
+    const [m, g] = await store.pipeline().meta(k('t')).get(k('t')).exec();
+    expect(m).toEqual(await store.meta(k('t')));
+    expect(Array.from((g as Tensor).data)).toEqual([5]);
   });
 
   test.each(AVERAGING_STRATEGIES.map((s) => [s]))('strategy %s averages like the reference', async (strategy) => {

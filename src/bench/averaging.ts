@@ -11,14 +11,16 @@ import { replyString } from '../store/reply';
 import { TensorStore } from '../store/tensorStore';
 import { SupportedClient } from '../store/transport';
 import { xorshift32 } from '../random';
+import { simd } from '../kernels';
+import { spirtVersion } from '../version';
+import { AVERAGING_BENCH_DEFAULTS } from './defaults';
 import { lineChartSvg } from './svg';
 
-/** MobileNetV3-small, DenseNet-121 and ResNet-18 parameter counts */
-export const DEFAULT_PARAMS = [2_500_000, 8_000_000, 11_690_000];
-export const DEFAULT_PEERS = [2, 4, 8, 16];
 const RESNET18 = 11_690_000;
 /** a strategy whose first run takes longer than this is measured once */
 const LONG_RUN_MS = 2000;
+/** the Lua baseline averages 16 x 11.69M floats in one EVAL of about 40 s */
+const COMMAND_TIMEOUT_MS = 10 * 60_000;
 
 export interface AveragingBenchOptions {
   params?: number[];
@@ -29,6 +31,7 @@ export interface AveragingBenchOptions {
   reps?: number;
   /** an existing server with the module (default: a private embedded one) */
   url?: string;
+  /** where averaging.json and averaging.svg go (default ./spirt-bench) */
   outDir?: string;
   /** progress lines (default: stderr) */
   log?: (line: string) => void;
@@ -46,6 +49,9 @@ export interface AveragingMeasurement {
 
 export interface AveragingBenchResult {
   date: string;
+  /** the spirt that ran it, and the SIMD path of its kernels (client-side averaging; an embedded server's module
+   * picks the same one, SPIRT_SIMD included) */
+  spirt: { version: string; simd: string };
   machine: { cpu: string; cores: number; memoryGiB: number; platform: string; node: string; redis: string };
   client: string;
   reps: number;
@@ -90,10 +96,10 @@ async function openClient(kind: 'ioredis' | 'redis', redis: { url: string; socke
 const fmtParams = (n: number) => `${(n / 1e6).toFixed(2)}M`;
 
 export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<AveragingBenchResult> {
-  const params = [...(o.params ?? DEFAULT_PARAMS)].sort((a, b) => a - b);
-  const peers = [...(o.peers ?? DEFAULT_PEERS)].sort((a, b) => a - b);
+  const params = [...(o.params ?? AVERAGING_BENCH_DEFAULTS.params)].sort((a, b) => a - b);
+  const peers = [...(o.peers ?? AVERAGING_BENCH_DEFAULTS.peers)].sort((a, b) => a - b);
   const strategies = o.strategies ?? [...AVERAGING_STRATEGIES];
-  const reps = o.reps ?? 3;
+  const reps = o.reps ?? AVERAGING_BENCH_DEFAULTS.reps;
   const clientKind = o.client ?? 'ioredis';
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   for (const p of params) if (!Number.isInteger(p) || p < 1) throw new ArgumentError('ERR_ARGUMENT', `--params: ${p} is not a positive integer`);
@@ -108,7 +114,7 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
   }
   const target = embedded ?? { url: o.url! };
   const { client, close } = await openClient(clientKind, target);
-  const store = new TensorStore(client);
+  const store = new TensorStore(client, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
   const measurements: AveragingMeasurement[] = [];
   try {
     const info = replyString(await store.command('INFO', 'server'));
@@ -163,7 +169,7 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
       ...(headN === RESNET18 && headP === 4 ? { targetMet: 1 - inDb.medianMs / onClient.medianMs >= 0.95 } : {}),
     } : undefined;
 
-    const outDir = path.resolve(o.outDir ?? 'bench/results');
+    const outDir = path.resolve(o.outDir ?? AVERAGING_BENCH_DEFAULTS.outDir);
     fs.mkdirSync(outDir, { recursive: true });
     const files = { json: path.join(outDir, 'averaging.json'), svg: path.join(outDir, 'averaging.svg') };
     const colors: Record<AveragingStrategy, string> = { 'in-db': '#1b9e77', client: '#d95f02', lua: '#7570b3' };
@@ -179,6 +185,7 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
       'peers', 'time per average'));
     const result: AveragingBenchResult = {
       date: new Date().toISOString(),
+      spirt: { version: spirtVersion, simd: simd.path },
       machine: {
         cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
         platform: `${os.platform()} ${os.arch()}`, node: process.version, redis: redisVersion,

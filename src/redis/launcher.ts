@@ -4,26 +4,31 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { RedisLaunchError } from '../errors';
+import { ArgumentError, RedisLaunchError } from '../errors';
 import { modulePath } from './modulePath';
+import { identifyServer } from './probe';
 
 export interface StartRedisOptions {
   /** load the spirt module (default true) */
   module?: boolean;
   /** listen on a unix socket instead of a free TCP port on 127.0.0.1 */
   unixSocket?: boolean;
-  /** a fixed TCP port instead of a free one */
+  /** a fixed TCP port (1-65535) instead of a free one; a taken port is a RedisLaunchError ERR_PORT_IN_USE */
   port?: number;
   /** allow DEBUG (RELOAD, DIGEST-VALUE) from local connections */
   enableDebug?: boolean;
   /** more redis-server arguments, e.g. ['--appendonly', 'yes'] */
   args?: string[];
-  /** data directory (default: a new temporary one, removed by stop()) */
+  /** data directory (default: a new temporary one, removed by stop() and on every failure) */
   dir?: string;
+  /** where the temporary data directory and its log are created (default os.tmpdir()) */
+  tmpParent?: string;
   /** environment for the server (default process.env); SPIRT_SIMD here picks the module's kernels */
   env?: NodeJS.ProcessEnv;
-  /** how long to wait for the server to answer PING (default 10 s, 120 s under valgrind) */
+  /** how long to wait for the server to prove it is ready (default 10 s, 120 s under valgrind) */
   readyTimeoutMs?: number;
+  /** credentials for the readiness check when `args` lock the default user (requirepass, ACL) */
+  auth?: { username?: string; password: string };
   /** forward the server's log to this process's stdout */
   inheritOutput?: boolean;
 }
@@ -36,9 +41,12 @@ export interface RunningRedis {
   readonly socketPath?: string;
   readonly dir: string;
   readonly pid: number;
-  /** the server's log file */
+  /** the server's log file (beside a temporary dir, inside a given one); kept when the launch fails */
   readonly logFile: string;
-  /** SHUTDOWN NOSAVE, wait for exit, remove the temporary directory; resolves to the exit code */
+  /**
+   * SIGTERM to this server's own process (SIGKILL if it has not exited after a bound), then removes the
+   * temporary directory and log; resolves to the exit code. Never signals any other process.
+   */
   stop(): Promise<number | null>;
 }
 
@@ -74,37 +82,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** One PING over a raw connection: true when the server answers PONG. */
-function ping(target: { port?: number; path?: string }): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = target.path ? net.connect(target.path) : net.connect(target.port!, '127.0.0.1');
-    let reply = '';
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
-    sock.on('data', (d) => {
-      reply += d.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-  });
-}
-
-function sendShutdown(target: { port?: number; path?: string }): Promise<void> {
-  return new Promise((resolve) => {
-    const sock = target.path ? net.connect(target.path) : net.connect(target.port!, '127.0.0.1');
-    sock.on('error', () => resolve());
-    sock.on('close', () => resolve());
-    sock.on('connect', () => sock.write('*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n'));
-  });
-}
-
-function tail(file: string, lines = 15): string {
+/** The last lines of a log, from byte `from` on (what one launch wrote into a log that may hold earlier ones). */
+function tail(file: string, lines = 15, from = 0): string {
   try {
-    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+    return fs.readFileSync(file).subarray(from).toString('utf8').trim().split('\n').slice(-lines).join('\n') || '(empty log)';
   } catch {
     return '(no log)';
   }
@@ -123,27 +104,71 @@ function wrapperCommand(): string[] {
     '--show-leak-kinds=definite', ...suppressions, '--log-file=%VALGRIND_LOG%'];
 }
 
+/** A TCP port redis-server can listen on, or an ArgumentError (not a RangeError from deep inside net). */
+function checkPort(port: unknown): number {
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) {
+    throw new ArgumentError('ERR_INVALID_PORT', `port must be an integer from 1 to 65535, got ${String(port)}`);
+  }
+  return port as number;
+}
+
+/** What startRedis settles before it creates anything. */
+interface LaunchPlan {
+  server: string;
+  module?: string;
+  wrap: string[];
+  readyTimeoutMs: number;
+}
+
 export async function startRedis(options: StartRedisOptions = {}): Promise<RunningRedis> {
+  // everything that can be refused is checked before anything is created
   const server = findRedisServer();
+  const wrap = wrapperCommand();
+  const plan: LaunchPlan = {
+    server,
+    ...((options.module ?? true) ? { module: modulePath() } : {}),
+    wrap,
+    readyTimeoutMs: options.readyTimeoutMs ?? (wrap.length ? 120_000 : 10_000),
+  };
+  if (!(plan.readyTimeoutMs > 0)) throw new ArgumentError('ERR_ARGUMENT', `readyTimeoutMs must be a positive number, got ${plan.readyTimeoutMs}`);
+  if (options.unixSocket) return launch(plan, options, 0);
+  if (options.port !== undefined) return launch(plan, options, checkPort(options.port));
+  // someone else can take a free port between freePort() and the server's bind: then try another one
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(plan, options, await freePort());
+    } catch (e) {
+      if (!(e instanceof RedisLaunchError && e.code === 'ERR_PORT_IN_USE') || attempt === FREE_PORT_ATTEMPTS) throw e;
+      if (options.dir === undefined && e.logFile) fs.rmSync(e.logFile, { force: true });
+    }
+  }
+}
+
+const FREE_PORT_ATTEMPTS = 3;
+
+async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, options: StartRedisOptions, port: number): Promise<RunningRedis> {
   const ownDir = options.dir === undefined;
-  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-redis-'));
-  const logFile = path.join(dir, 'redis.log');
+  const dir = options.dir ?? fs.mkdtempSync(path.join(options.tmpParent ?? os.tmpdir(), 'spirt-redis-'));
+  // outside a temporary dir, so that it outlives a failed launch and the error can name it
+  const logFile = ownDir ? `${dir}.log` : path.join(dir, 'redis.log');
   const socketPath = options.unixSocket ? path.join(dir, 'redis.sock') : undefined;
-  const port = socketPath ? 0 : options.port ?? (await freePort());
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
     '--logfile', logFile, '--daemonize', 'no', '--protected-mode', 'yes',
   ];
   if (socketPath) args.push('--unixsocket', socketPath, '--unixsocketperm', '700');
-  if (options.module ?? true) args.push('--loadmodule', modulePath());
+  if (module) args.push('--loadmodule', module);
   if (options.enableDebug) args.push('--enable-debug-command', 'local');
   args.push(...(options.args ?? []));
-  const wrap = wrapperCommand().map((a) => a.replace('%VALGRIND_LOG%', path.join(dir, 'valgrind.log')));
-  const [cmd, ...cmdArgs] = wrap.length ? [...wrap, server, ...args] : [server, ...args];
-  const child: ChildProcess = spawn(cmd, cmdArgs, {
+  const command = [...wrap.map((a) => a.replace('%VALGRIND_LOG%', path.join(dir, 'valgrind.log'))), server, ...args];
+  // the server's own output goes to its log too: it reports a bad option there before it opens the logfile
+  const output = options.inheritOutput ? 'inherit' : fs.openSync(logFile, 'a');
+  const logStart = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+  const child: ChildProcess = spawn(command[0], command.slice(1), {
     env: options.env ?? process.env,
-    stdio: options.inheritOutput ? 'inherit' : 'ignore',
+    stdio: ['ignore', output, output],
   });
+  if (typeof output === 'number') fs.closeSync(output);
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code, signal) => {
@@ -152,24 +177,40 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
     });
     child.on('error', () => resolve((exitCode = -1)));
   });
-  const target = socketPath ? { path: socketPath } : { port };
-  const deadline = Date.now() + (options.readyTimeoutMs ?? (wrap.length ? 120_000 : 10_000));
-  const cleanup = () => {
+  const removeDir = () => {
     if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
   };
-  for (;;) {
-    if (exitCode !== undefined) {
-      const log = tail(logFile);
-      cleanup();
-      throw new RedisLaunchError('ERR_REDIS_EXITED', `redis-server exited (code ${exitCode}) before it was ready:\n${log}`);
-    }
-    if (await ping(target)) break;
-    if (Date.now() > deadline) {
+  /** Kills our child (if it still runs), removes the temporary dir and keeps the log for the error. */
+  const fail = async (code: string, message: string): Promise<never> => {
+    if (exitCode === undefined) {
       child.kill('SIGKILL');
       await exited;
-      const log = tail(logFile);
-      cleanup();
-      throw new RedisLaunchError('ERR_REDIS_TIMEOUT', `redis-server did not answer PING in time:\n${log}`);
+    }
+    removeDir();
+    throw new RedisLaunchError(code, `${message} (log: ${logFile})\n${tail(logFile, 15, logStart)}`, logFile);
+  };
+
+  const target = socketPath ? { path: socketPath } : { port };
+  const where = socketPath ?? `127.0.0.1:${port}`;
+  const deadline = Date.now() + readyTimeoutMs;
+  let lastAnswer = 'nothing answered';
+  // ready means: our own child answers (INFO server process_id is its pid) with the module loaded
+  for (;;) {
+    if (exitCode !== undefined) {
+      if (/Address already in use/.test(tail(logFile, 15, logStart))) await fail('ERR_PORT_IN_USE', `port ${port} is already in use: pick another port, or leave it out for a free one`);
+      await fail('ERR_REDIS_EXITED', `redis-server exited (code ${exitCode}) before it was ready`);
+    }
+    const id = await identifyServer(target, options.auth);
+    if (id?.pid !== undefined && id.pid !== child.pid) {
+      await fail('ERR_PORT_IN_USE', `port ${port} is already in use by another server (pid ${id.pid}): pick another port, or leave it out for a free one`);
+    }
+    if (id?.pid !== undefined && module && !id.modules.includes('spirt')) {
+      await fail('ERR_MODULE_NOT_LOADED', `redis-server at ${where} is running without the spirt module (modules: ${id.modules.join(', ') || 'none'})`);
+    }
+    if (id?.pid !== undefined) break;
+    if (id?.error) lastAnswer = `it answered '${id.error}'${/NOAUTH|WRONGPASS/.test(id.error) ? ' (pass options.auth)' : ''}`;
+    if (Date.now() > deadline) {
+      await fail('ERR_REDIS_TIMEOUT', `redis-server at ${where} was not ready within ${readyTimeoutMs} ms (${lastAnswer}); it was killed`);
     }
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -183,13 +224,15 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
     stop() {
       stopped ??= (async () => {
         if (exitCode === undefined) {
-          await sendShutdown(target);
+          // our own child only, by its pid: SIGTERM is a clean SHUTDOWN, SIGKILL the bound on it
+          child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), wrap.length ? 60_000 : 10_000);
           await exited;
           clearTimeout(timer);
         }
         if (wrap.length && exitCode !== 0) process.stderr.write(`valgrind report:\n${tail(path.join(dir, 'valgrind.log'), 60)}\n`);
-        cleanup();
+        removeDir();
+        if (ownDir) fs.rmSync(logFile, { force: true });
         return exitCode ?? null;
       })();
       return stopped;

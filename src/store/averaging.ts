@@ -65,7 +65,7 @@ async function averageOnClient(store: TensorStore, dest: string, sources: readon
   const [meta, ...blobs] = await p.exec();
   if (meta instanceof Error) throw meta;
   if (meta === null) throw new ArgumentError('ERR_ARGUMENT', `source ${sources[0]} does not exist`);
-  const { dtype, shape } = meta as { dtype: string; shape: number[] };
+  const { dtype, shape } = meta;
   if (dtype !== 'float32') throw new TensorFormatError('ERR_DATA_TYPE', `client-side averaging handles float32 tensors, got ${dtype}`);
   const vectors = blobs.map((b, i) => {
     if (b instanceof Error) throw b;

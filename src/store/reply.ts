@@ -1,5 +1,4 @@
 import { DType, dtypeFromCommand } from '../dtype';
-import { TensorCommandError } from '../errors';
 
 /** An argument of a Redis command. */
 export type RedisArg = string | Buffer;
@@ -67,21 +66,4 @@ export function replyMeta(reply: RawReply): TensorMeta | null {
 
 function describe(reply: RawReply | undefined): string {
   return reply === null ? 'nil' : Array.isArray(reply) ? 'an array' : typeof reply;
-}
-
-// error classes the clients use for a server's error reply: ioredis ReplyError, node-redis ErrorReply and its subclasses
-const REPLY_ERROR_CLASSES = new Set(['ReplyError', 'ErrorReply']);
-
-function isServerReply(e: Error): boolean {
-  for (let proto = Object.getPrototypeOf(e); proto && proto !== Error.prototype; proto = Object.getPrototypeOf(proto)) {
-    if (REPLY_ERROR_CLASSES.has(proto.constructor?.name)) return true;
-  }
-  return false;
-}
-
-/** Turns a server error reply ("ERR ...", "WRONGTYPE ...") into a TensorCommandError; other errors pass through. */
-export function toCommandError(e: unknown, command: string): unknown {
-  if (!(e instanceof Error) || !isServerReply(e)) return e;
-  const code = /^([A-Z][A-Z_]*)\b/.exec(e.message)?.[1] ?? 'ERR';
-  return new TensorCommandError(code, e.message, command);
 }

@@ -1,6 +1,7 @@
 // One way to send TENSOR.* commands over whichever client the user brings: ioredis (Redis or Cluster) or
 // node-redis (@redis/client, client or cluster). Replies come back with bulk strings as Buffers.
 import { ArgumentError } from '../errors';
+import { withCommandTimeout } from './failures';
 import { RawReply, RedisArg } from './reply';
 
 export interface OutgoingCommand {
@@ -16,7 +17,8 @@ export interface Transport {
   send(command: OutgoingCommand): Promise<RawReply>;
   /** all commands in one pipeline (one round trip); each settles on its own */
   sendMany(commands: OutgoingCommand[]): Promise<Settled[]>;
-  close(): Promise<void>;
+  /** closes an owned client, waiting at most timeoutMs for the replies still due */
+  close(timeoutMs: number): Promise<void>;
 }
 
 /** The parts of an ioredis Redis or Cluster instance used here. */
@@ -24,6 +26,7 @@ export interface IoRedisLike {
   callBuffer(command: string, ...args: RedisArg[]): Promise<unknown>;
   pipeline(): { callBuffer(command: string, ...args: RedisArg[]): unknown; exec(): Promise<Array<[Error | null, unknown]> | null> };
   quit(): Promise<unknown>;
+  disconnect(): void;
 }
 
 /** The parts of a node-redis (@redis/client v4/v5) client used here. */
@@ -52,8 +55,11 @@ function ioredisTransport(client: IoRedisLike, owned: boolean): Transport {
       const results = (await p.exec()) ?? [];
       return results.map(([error, reply]) => (error ? { ok: false, error } : { ok: true, reply: reply as RawReply }));
     },
-    async close() {
-      if (owned) await client.quit();
+    async close(timeoutMs) {
+      if (!owned) return;
+      // QUIT lets the replies still due arrive; a paused or dead server must not make close() hang
+      await withCommandTimeout(client.quit(), timeoutMs, 'QUIT', 'the server').catch(() => undefined);
+      client.disconnect();
     },
   };
 }

@@ -2,7 +2,7 @@ import { requireNumber } from '../../validate';
 import { TensorCommand, replyInteger } from '../reply';
 
 /** TENSOR.ACCUM acc src [WEIGHT w]: acc += w * src; returns the accumulator's new count. */
-export const TENSOR_ACCUM: TensorCommand<[acc: string, src: string, weight?: number], number> = {
+export const accum: TensorCommand<[acc: string, src: string, weight?: number], number> = {
   name: 'TENSOR.ACCUM',
   readonly: false,
   build: (acc, src, weight) =>

@@ -9,7 +9,7 @@ export type AdamCommandOptions = AdamOptions & {
 };
 
 /** TENSOR.ADAM param grad MKEY m VKEY v LR lr [BETA1 b1] [BETA2 b2] [EPS e] [WEIGHTDECAY wd] [DECOUPLED] STEP t */
-export const TENSOR_ADAM: TensorCommand<[param: string, grad: string, options: AdamCommandOptions], void> = {
+export const adam: TensorCommand<[param: string, grad: string, options: AdamCommandOptions], void> = {
   name: 'TENSOR.ADAM',
   readonly: false,
   build(param, grad, o) {

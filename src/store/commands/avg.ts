@@ -2,7 +2,7 @@ import { ArgumentError } from '../../errors';
 import { TensorCommand, replyOk } from '../reply';
 
 /** TENSOR.AVG dest src1 .. srcN: element-wise mean computed inside Redis. */
-export const TENSOR_AVG: TensorCommand<[dest: string, sources: readonly string[]], void> = {
+export const avg: TensorCommand<[dest: string, sources: readonly string[]], void> = {
   name: 'TENSOR.AVG',
   readonly: false,
   build(dest, sources) {

@@ -9,8 +9,8 @@ export interface GetOptions {
 
 const meanArg = (o?: GetOptions) => (o?.mean ? ['MEAN'] : []);
 
-/** TENSOR.GET key PROTO [MEAN]: dtype, shape and data in one atomic reply. */
-export const TENSOR_GET: TensorCommand<[key: string, options?: GetOptions], Tensor | null> = {
+/** TENSOR.GET key PROTO [MEAN]: the tensor (dtype, shape and data in one atomic reply), or null when the key does not exist. */
+export const get: TensorCommand<[key: string, options?: GetOptions], Tensor | null> = {
   name: 'TENSOR.GET',
   readonly: true,
   build: (key, o) => [key, 'PROTO', ...meanArg(o)],
@@ -21,7 +21,7 @@ export const TENSOR_GET: TensorCommand<[key: string, options?: GetOptions], Tens
 };
 
 /** TENSOR.GET key BLOB [MEAN]: the raw little-endian bytes. */
-export const TENSOR_GET_BLOB: TensorCommand<[key: string, options?: GetOptions], Buffer | null> = {
+export const getBlob: TensorCommand<[key: string, options?: GetOptions], Buffer | null> = {
   name: 'TENSOR.GET',
   readonly: true,
   build: (key, o) => [key, 'BLOB', ...meanArg(o)],
@@ -29,7 +29,7 @@ export const TENSOR_GET_BLOB: TensorCommand<[key: string, options?: GetOptions],
 };
 
 /** TENSOR.GET key META: dtype, shape and accumulator state. */
-export const TENSOR_GET_META: TensorCommand<[key: string], TensorMeta | null> = {
+export const meta: TensorCommand<[key: string], TensorMeta | null> = {
   name: 'TENSOR.GET',
   readonly: true,
   build: (key) => [key, 'META'],

@@ -4,7 +4,7 @@ import { TensorFormatError } from '../../errors';
 import { RedisArg, TensorCommand, replyOk } from '../reply';
 
 /** TENSOR.SET key dtype SHAPE d1 .. dn BLOB bytes: the tensor's bytes are sent as they are (no copy). */
-export const TENSOR_SET: TensorCommand<[key: string, tensor: Tensor], void> = {
+export const set: TensorCommand<[key: string, tensor: Tensor], void> = {
   name: 'TENSOR.SET',
   readonly: false,
   build(key, t) {
@@ -21,8 +21,8 @@ export const TENSOR_SET: TensorCommand<[key: string, tensor: Tensor], void> = {
   parse: replyOk,
 };
 
-/** TENSOR.SET key PROTO bytes: an encoded spirt.Tensor, parsed and checked by the module. */
-export const TENSOR_SET_PROTO: TensorCommand<[key: string, encoded: Uint8Array], void> = {
+/** TENSOR.SET key PROTO bytes: an encoded spirt.Tensor (see encodeTensor) as it arrived from another function, parsed and checked by the module. */
+export const setEncoded: TensorCommand<[key: string, encoded: Uint8Array], void> = {
   name: 'TENSOR.SET',
   readonly: false,
   build: (key, encoded) => [key, 'PROTO', Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)],

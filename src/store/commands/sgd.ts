@@ -8,7 +8,7 @@ export type SgdCommandOptions = Omit<SgdOptions, 'velocity'> & {
 };
 
 /** TENSOR.SGD param grad LR lr [MOMENTUM m VELOCITY vkey] [DAMPENING d] [NESTEROV] [WEIGHTDECAY wd] */
-export const TENSOR_SGD: TensorCommand<[param: string, grad: string, options: SgdCommandOptions], void> = {
+export const sgd: TensorCommand<[param: string, grad: string, options: SgdCommandOptions], void> = {
   name: 'TENSOR.SGD',
   readonly: false,
   build(param, grad, o) {
