@@ -15,6 +15,10 @@ import { RunningRedis, startRedis } from '../src/redis/launcher';
 import { TensorStore } from '../src/store/tensorStore';
 import { tensor } from '../src/tensor';
 
+// the example requires the package by name: point the names at this checkout's sources
+jest.mock('spirt', () => jest.requireActual('../src/index'), { virtual: true });
+jest.mock('spirt/tfjs', () => jest.requireActual('../src/adapters/tfjs'), { virtual: true });
+
 const root = path.resolve(__dirname, '..');
 const trainSet = loadFashionMnist('train');
 const testSet = loadFashionMnist('test');
@@ -224,6 +228,25 @@ describe('tfjsTrainable and tfjsGradient: a tfjs model in the shape the peer run
     expect(after.loss).toBeLessThan(before.loss);
     expect(after.accuracy).toBeGreaterThanOrEqual(0.75);
   }, 120_000);
+});
+
+describe('the README example', () => {
+  const example = path.join(root, 'examples', 'tfjs-average.js');
+
+  test('is printed whole in the README', () => {
+    expect(fs.readFileSync(path.join(root, 'README.md'), 'utf8')).toContain('```js\n' + fs.readFileSync(example, 'utf8') + '```\n');
+  });
+
+  test('runs: two peers average in Redis, apply the mean and stay identical', async () => {
+    const lines: string[] = [];
+    const { main } = require(example) as { main: (o: object) => Promise<{ losses: number[]; identical: boolean }> };
+    const { losses, identical } = await main({ steps: 30, log: (line: string) => lines.push(line) });
+    expect(identical).toBe(true);
+    expect(losses).toHaveLength(30);
+    expect(losses.slice(-5).reduce((s, l) => s + l, 0)).toBeLessThan(losses.slice(0, 5).reduce((s, l) => s + l, 0));
+    expect(lines).toEqual([expect.stringMatching(/^step 10: mean loss/), expect.stringMatching(/^step 20/), expect.stringMatching(/^step 30/),
+      "the peers' weights are identical"]);
+  }, 60_000);
 });
 
 describe('packaging', () => {
