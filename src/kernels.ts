@@ -3,12 +3,25 @@
 // the arrays given: leave them untouched until the promise settles.
 import { ArgumentError } from './errors';
 import { native } from './native';
+import { AdamOptions, SgdOptions, adamHyperparameters, sgdHyperparameters } from './optim';
 import {
   outputArray, requireArray, requireF32, requireInteger, requireNumber, requireSameLength,
 } from './validate';
 
-/** The SIMD path this process runs (chosen at load; SPIRT_SIMD=scalar|avx2|avx512|neon forces one) and those it could. */
-export const simd = { path: native.simdPath, available: [...native.simdAvailable] } as const;
+export type { AdamOptions, SgdOptions } from './optim';
+
+/**
+ * The SIMD path this process runs (chosen when the addon loads; SPIRT_SIMD=scalar|avx2|avx512|neon forces one) and
+ * those it could. Getters: reading them loads the addon, importing this module does not.
+ */
+export const simd = {
+  get path(): string {
+    return native().simdPath;
+  },
+  get available(): string[] {
+    return [...native().simdAvailable];
+  },
+};
 
 function sourcesOf(sources: readonly Float32Array[]): Float32Array[] {
   if (!Array.isArray(sources) || sources.length === 0) {
@@ -35,24 +48,24 @@ function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<numbe
 /** Element-wise mean of equal-length vectors: the averaging kernel. `out` may be one of the sources. */
 export function mean(sources: readonly Float32Array[], out?: Float32Array): Float32Array {
   const args = weightedArgs(sources, null, out);
-  native.weightedSum(...args);
+  native().weightedSum(...args);
   return args[0];
 }
 export async function meanAsync(sources: readonly Float32Array[], out?: Float32Array): Promise<Float32Array> {
   const args = weightedArgs(sources, null, out);
-  await native.weightedSum(...args, true);
+  await native().weightedSum(...args, true);
   return args[0];
 }
 
 /** out = sum_j weights[j] * sources[j]. */
 export function weightedSum(sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array): Float32Array {
   const args = weightedArgs(sources, weights, out);
-  native.weightedSum(...args);
+  native().weightedSum(...args);
   return args[0];
 }
 export async function weightedSumAsync(sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array): Promise<Float32Array> {
   const args = weightedArgs(sources, weights, out);
-  await native.weightedSum(...args, true);
+  await native().weightedSum(...args, true);
   return args[0];
 }
 
@@ -63,11 +76,11 @@ function axpyArgs(y: Float32Array, a: number, x: Float32Array) {
 }
 /** y += a * x, in place; returns y. */
 export function axpy(y: Float32Array, a: number, x: Float32Array): Float32Array {
-  native.axpy(...axpyArgs(y, a, x));
+  native().axpy(...axpyArgs(y, a, x));
   return y;
 }
 export async function axpyAsync(y: Float32Array, a: number, x: Float32Array): Promise<Float32Array> {
-  await native.axpy(...axpyArgs(y, a, x), true);
+  await native().axpy(...axpyArgs(y, a, x), true);
   return y;
 }
 
@@ -78,12 +91,12 @@ function scaleArgs(x: Float32Array, a: number, out?: Float32Array) {
 /** out = a * x (out may be x). */
 export function scale(x: Float32Array, a: number, out?: Float32Array): Float32Array {
   const args = scaleArgs(x, a, out);
-  native.scale(...args);
+  native().scale(...args);
   return args[0];
 }
 export async function scaleAsync(x: Float32Array, a: number, out?: Float32Array): Promise<Float32Array> {
   const args = scaleArgs(x, a, out);
-  await native.scale(...args, true);
+  await native().scale(...args, true);
   return args[0];
 }
 
@@ -94,22 +107,22 @@ function dotArgs(a: Float32Array, b: Float32Array) {
 }
 /** Dot product, accumulated in double. */
 export function dot(a: Float32Array, b: Float32Array): number {
-  return native.dot(...dotArgs(a, b)) as number;
+  return native().dot(...dotArgs(a, b)) as number;
 }
 export function dotAsync(a: Float32Array, b: Float32Array): Promise<number> {
-  return native.dot(...dotArgs(a, b), true) as Promise<number>;
+  return native().dot(...dotArgs(a, b), true) as Promise<number>;
 }
 
 export function l2Norm(x: Float32Array): number {
-  return Math.sqrt(native.sumSq(requireF32(x, 'x')) as number);
+  return Math.sqrt(native().sumSq(requireF32(x, 'x')) as number);
 }
 export async function l2NormAsync(x: Float32Array): Promise<number> {
-  return Math.sqrt(await (native.sumSq(requireF32(x, 'x'), true) as Promise<number>));
+  return Math.sqrt(await (native().sumSq(requireF32(x, 'x'), true) as Promise<number>));
 }
 
 /** max |x|; NaN when x holds a NaN; 0 for an empty array. */
 export function maxAbs(x: Float32Array): number {
-  return native.maxAbs(requireF32(x, 'x')) as number;
+  return native().maxAbs(requireF32(x, 'x')) as number;
 }
 
 /**
@@ -119,30 +132,7 @@ export function maxAbs(x: Float32Array): number {
 export function clipByGlobalNorm(tensors: readonly Float32Array[], maxNorm: number): number {
   if (!Array.isArray(tensors)) throw new ArgumentError('ERR_ARGUMENT', 'tensors must be an array of Float32Array');
   tensors.forEach((t, i) => requireF32(t, `tensors[${i}]`));
-  return native.clipByGlobalNorm([...tensors], requireNumber(maxNorm, 'maxNorm', { min: 0 }));
-}
-
-export interface SgdOptions {
-  lr: number;
-  /** momentum factor; > 0 needs `velocity` */
-  momentum?: number;
-  /** velocity buffer (starts at zero), updated in place */
-  velocity?: Float32Array;
-  dampening?: number;
-  nesterov?: boolean;
-  /** L2 penalty added to the gradient */
-  weightDecay?: number;
-}
-
-/** Validated SGD hyperparameters with defaults: shared by the kernel and TENSOR.SGD. */
-export function sgdHyperparameters(o: Omit<SgdOptions, 'velocity'>) {
-  const momentum = requireNumber(o.momentum ?? 0, 'momentum', { min: 0 });
-  if (o.nesterov && !(momentum > 0)) throw new ArgumentError('ERR_ARGUMENT', 'nesterov needs momentum > 0');
-  return {
-    lr: requireNumber(o.lr, 'lr', { min: 0 }), momentum,
-    dampening: requireNumber(o.dampening ?? 0, 'dampening', { min: 0, max: 1 }),
-    weightDecay: requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }), nesterov: Boolean(o.nesterov),
-  };
+  return native().clipByGlobalNorm([...tensors], requireNumber(maxNorm, 'maxNorm', { min: 0 }));
 }
 
 function sgdArgs(param: Float32Array, grad: Float32Array, o: SgdOptions) {
@@ -156,41 +146,17 @@ function sgdArgs(param: Float32Array, grad: Float32Array, o: SgdOptions) {
 }
 /** SGD step in place (PyTorch semantics, velocity starting at zero). */
 export function sgdStep(param: Float32Array, grad: Float32Array, options: SgdOptions): Float32Array {
-  native.sgd(...sgdArgs(param, grad, options));
+  native().sgd(...sgdArgs(param, grad, options));
   return param;
 }
 export async function sgdStepAsync(param: Float32Array, grad: Float32Array, options: SgdOptions): Promise<Float32Array> {
-  await native.sgd(...sgdArgs(param, grad, options), true);
+  await native().sgd(...sgdArgs(param, grad, options), true);
   return param;
 }
 
-export interface AdamOptions {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  /** true: AdamW (decoupled weight decay); false: Adam with L2 added to the gradient */
-  decoupled?: boolean;
-  /** 1-based step number, for bias correction */
-  step: number;
-}
 export interface AdamState {
   m: Float32Array;
   v: Float32Array;
-}
-
-/** Validated Adam hyperparameters with defaults: shared by the kernel and TENSOR.ADAM. */
-export function adamHyperparameters(o: AdamOptions) {
-  return {
-    lr: requireNumber(o.lr, 'lr', { min: 0 }),
-    beta1: requireNumber(o.beta1 ?? 0.9, 'beta1', { min: 0, max: 0.999999999 }),
-    beta2: requireNumber(o.beta2 ?? 0.999, 'beta2', { min: 0, max: 0.999999999 }),
-    eps: requireNumber(o.eps ?? 1e-8, 'eps', { min: Number.MIN_VALUE }),
-    weightDecay: requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }),
-    decoupled: Boolean(o.decoupled),
-    step: requireInteger(o.step, 'step', 1),
-  };
 }
 
 function adamArgs(param: Float32Array, grad: Float32Array, state: AdamState, o: AdamOptions) {
@@ -205,54 +171,54 @@ function adamArgs(param: Float32Array, grad: Float32Array, state: AdamState, o: 
 }
 /** Adam / AdamW step in place, bias-corrected. */
 export function adamStep(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Float32Array {
-  native.adam(...adamArgs(param, grad, state, options));
+  native().adam(...adamArgs(param, grad, state, options));
   return param;
 }
 export async function adamStepAsync(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Promise<Float32Array> {
-  await native.adam(...adamArgs(param, grad, state, options), true);
+  await native().adam(...adamArgs(param, grad, state, options), true);
   return param;
 }
 
 /** float32 -> IEEE float16 bit patterns, round to nearest even. */
 export function toFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
   const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  native.f32ToF16(o, x);
+  native().f32ToF16(o, x);
   return o;
 }
 export async function toFloat16Async(x: Float32Array, out?: Uint16Array): Promise<Uint16Array> {
   const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  await native.f32ToF16(o, x, true);
+  await native().f32ToF16(o, x, true);
   return o;
 }
 export function fromFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
   const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  native.f16ToF32(o, h);
+  native().f16ToF32(o, h);
   return o;
 }
 export async function fromFloat16Async(h: Uint16Array, out?: Float32Array): Promise<Float32Array> {
   const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  await native.f16ToF32(o, h, true);
+  await native().f16ToF32(o, h, true);
   return o;
 }
 export function toBFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
   const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  native.f32ToBf16(o, x);
+  native().f32ToBf16(o, x);
   return o;
 }
 export async function toBFloat16Async(x: Float32Array, out?: Uint16Array): Promise<Uint16Array> {
   const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  await native.f32ToBf16(o, x, true);
+  await native().f32ToBf16(o, x, true);
   return o;
 }
 export function fromBFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
   const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  native.bf16ToF32(o, h);
+  native().bf16ToF32(o, h);
   return o;
 }
 
 export async function fromBFloat16Async(h: Uint16Array, out?: Float32Array): Promise<Float32Array> {
   const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  await native.bf16ToF32(o, h, true);
+  await native().bf16ToF32(o, h, true);
   return o;
 }
 
@@ -268,22 +234,22 @@ export function quantizeInt8(x: Float32Array, options: { scale?: number; out?: I
   const values = outputArray(options.out, Int8Array, x.length);
   let s = options.scale;
   if (s === undefined) {
-    const m = native.maxAbs(x) as number;
+    const m = native().maxAbs(x) as number;
     if (!Number.isFinite(m)) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick an int8 scale for data holding NaN or Inf');
     s = m > 0 ? Math.fround(m / 127) : 1; // float32, as the kernel holds it
   }
-  native.quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
+  native().quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
   return { values, scale: s };
 }
 
 export function dequantizeInt8(q: Int8Array, scale: number, out?: Float32Array): Float32Array {
   const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
-  native.dequantizeI8(o, q, requireNumber(scale, 'scale'));
+  native().dequantizeI8(o, q, requireNumber(scale, 'scale'));
   return o;
 }
 export async function dequantizeInt8Async(q: Int8Array, scale: number, out?: Float32Array): Promise<Float32Array> {
   const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
-  await native.dequantizeI8(o, q, requireNumber(scale, 'scale'), true);
+  await native().dequantizeI8(o, q, requireNumber(scale, 'scale'), true);
   return o;
 }
 
@@ -305,7 +271,7 @@ export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: F
   const kk = Math.min(requireInteger(k, 'k', 0), grad.length);
   const indices = new Uint32Array(kk);
   const values = new Float32Array(kk);
-  native.topK(grad, residual, kk, indices, values);
+  native().topK(grad, residual, kk, indices, values);
   return { indices, values, length: grad.length };
 }
 
@@ -334,12 +300,12 @@ function gemmArgs(m: number, n: number, k: number, A: Float32Array, B: Float32Ar
 /** Dense row-major matrix product C (m x n) = alpha * op(A) (m x k) . op(B) (k x n) + beta * C, single-threaded. */
 export function gemm(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C?: Float32Array, options: GemmOptions = {}): Float32Array {
   const args = gemmArgs(m, n, k, A, B, C, options);
-  native.sgemm(...args);
+  native().sgemm(...args);
   return args[11];
 }
 /** gemm with C's rows split across threads, off the event loop. */
 export async function gemmAsync(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C?: Float32Array, options: GemmOptions = {}): Promise<Float32Array> {
   const args = gemmArgs(m, n, k, A, B, C, options);
-  await native.sgemm(...args, true);
+  await native().sgemm(...args, true);
   return args[11];
 }

@@ -1,4 +1,5 @@
-// The one file that loads the compiled addon (build/Release/spirt.node) and types it.
+// The one file that loads the compiled addon (spirt.node) and types it. The addon is loaded lazily, on the first
+// kernel or model call, so the rest of spirt (wire format, TensorStore, launcher, CLI) runs without it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeLoadError } from './errors';
@@ -48,17 +49,26 @@ export interface NativeAddon {
 }
 
 function load(): NativeAddon {
-  const prebuilt = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'spirt.node');
-  const file = [path.join(buildDir, 'spirt.node'), prebuilt].find((f) => fs.existsSync(f));
+  const target = `${process.platform}-${process.arch}`;
+  const searched = [path.join(buildDir, 'spirt.node'), path.join(packageRoot, 'prebuilds', target, 'spirt.node')];
+  const file = searched.find((f) => fs.existsSync(f));
   if (!file) {
     throw new NativeLoadError('ERR_ADDON_MISSING',
-      `spirt native addon not found in ${buildDir} or ${path.dirname(prebuilt)}: run 'npm run build:native'`);
+      `spirt native addon not found; searched ${searched.join(', ')}. Build it with 'npm run build:native' in ` +
+      `${packageRoot} (needs cmake, make and g++), or install a spirt package that ships prebuilds/${target}/spirt.node`);
   }
   try {
     return require(file) as NativeAddon;
   } catch (e) {
-    throw new NativeLoadError('ERR_ADDON_LOAD', `spirt native addon failed to load: ${(e as Error).message}`);
+    throw new NativeLoadError('ERR_ADDON_LOAD',
+      `spirt native addon ${file} failed to load: ${(e as Error).message}. Rebuild it for this Node.js and platform ` +
+      `with 'npm run build:native' in ${packageRoot}`);
   }
 }
 
-export const native: NativeAddon = load();
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first use; throws NativeLoadError saying what was searched and how to fix it. */
+export function native(): NativeAddon {
+  return (addon ??= load());
+}

@@ -1,5 +1,5 @@
 import { ArgumentError } from '../errors';
-import { native } from '../native';
+import { NativeModelHandle, native } from '../native';
 import { requireF32, requireInteger } from '../validate';
 import { ModelSpec, toNativeSpec } from './spec';
 
@@ -21,13 +21,14 @@ export interface LabeledBatch {
  * paramCount elements, laid out as `layout` says, so a whole gradient is one tensor to store or average.
  */
 export class Model {
-  private readonly handle: InstanceType<typeof native.NativeModel>;
+  private readonly handle: NativeModelHandle;
   readonly spec: ModelSpec;
 
   constructor(spec: ModelSpec) {
     const nativeSpec = toNativeSpec(spec);
+    const { NativeModel } = native(); // outside the try: a missing addon is a NativeLoadError, not a bad spec
     try {
-      this.handle = new native.NativeModel(nativeSpec);
+      this.handle = new NativeModel(nativeSpec);
     } catch (e) {
       throw new ArgumentError('ERR_MODEL_SPEC', (e as Error).message.replace(/^spirt native: /, ''));
     }
