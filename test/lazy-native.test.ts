@@ -123,6 +123,16 @@ describe('lazy native loading', () => {
     }
   });
 
+  test('a malformed SPIRT_THREADS fails the load with a NativeLoadError naming it', () => {
+    const r = spawnSync(process.execPath, ['-e', `
+      const spirt = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+      try { spirt.kernels.dot(Float32Array.of(1), Float32Array.of(1)); } catch (e) { process.stdout.write(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`],
+    { encoding: 'utf8', env: { ...process.env, SPIRT_THREADS: '0' } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      name: 'NativeLoadError', code: 'ERR_ADDON_LOAD', message: expect.stringMatching(/SPIRT_THREADS must be a whole number from 1 to 1024, got '0'/),
+    });
+  });
+
   test('with the addon: importing and using the store opens no binary; the first kernel call opens spirt.node', () => {
     const r = inChild(root, `
       const before = [...opened];

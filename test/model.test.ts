@@ -1,7 +1,12 @@
 // The native engine's gradients against finite differences, parallel minibatches, layouts and errors.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Model } from '../src/model/model';
-import { ModelSpec, cnnSpec, mlpSpec } from '../src/model/spec';
+import { ModelSpec, cnnSpec, mlpSpec, toNativeSpec } from '../src/model/spec';
 import { ArgumentError } from '../src/errors';
+import { native } from '../src/native';
 import { rng } from './random';
 
 function randomBatch(model: Model, n: number, seed: number) {
@@ -79,6 +84,84 @@ describe('native model engine', () => {
     expect(both.loss).toBeCloseTo((ga.loss * 5 + gb.loss * 3) / 8, 6);
     for (let i = 0; i < params.length; i += 97) {
       expect(both.grad[i]).toBeCloseTo((ga.grad[i] * 5 + gb.grad[i] * 3) / 8, 6);
+    }
+  });
+
+  test('gradients and evaluations give the same bits whatever the thread count (SPIRT_THREADS)', async () => {
+    // the built package in child processes with 1 and 3 pool threads
+    const script = (dist: string) => `
+      const { createHash } = require('node:crypto');
+      const { Model } = require(${JSON.stringify(path.join(dist, 'model', 'model.js'))});
+      const { cnnSpec } = require(${JSON.stringify(path.join(dist, 'model', 'spec.js'))});
+      const { native } = require(${JSON.stringify(path.join(dist, 'native.js'))});
+      let s = 7;
+      const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+      const model = new Model(cnnSpec());
+      const params = model.initParams(5);
+      const batch = (n) => ({ images: Float32Array.from({ length: n * 784 }, next), labels: Uint8Array.from({ length: n }, () => Math.floor(next() * 10)) });
+      const batches = [batch(5), batch(9), batch(3)], test = batch(600);
+      (async () => {
+        const { loss, grad } = await model.gradient(params, batches);
+        const ev = await model.evaluate(params, test);
+        process.stdout.write(JSON.stringify({ threads: native().threads, loss, ev,
+          grad: createHash('sha256').update(Buffer.from(grad.buffer)).digest('hex') }));
+      })();`;
+    const dist = path.resolve(__dirname, '..', 'dist');
+    const run = (threads: string) => {
+      const r = spawnSync(process.execPath, ['-e', script(dist)], { encoding: 'utf8', env: { ...process.env, SPIRT_THREADS: threads } });
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout);
+    };
+    const one = run('1'), three = run('3');
+    expect(one.threads).toBe(1);
+    expect(three.threads).toBe(3);
+    expect(one.loss).toBeGreaterThan(0);
+    expect({ ...three, threads: 1 }).toEqual(one);
+  });
+
+  test('failures on several pool threads at once reject the promise with their message', async () => {
+    // the raw engine (no TS validation): both batches hold a label the 10 classes do not have
+    const handle = new (native().NativeModel)(toNativeSpec(mlpSpec([8])));
+    const params = new Float32Array(handle.paramCount), grad = new Float32Array(handle.paramCount);
+    const bad = { images: new Float32Array(2 * 784), labels: Uint8Array.of(1, 12) };
+    await expect(handle.gradient(params, [bad, bad, bad], grad)).rejects.toThrow(/spirt native: label out of range/);
+    await expect(handle.evaluate(params, bad.images, bad.labels)).rejects.toThrow(/spirt native: label out of range/);
+  });
+
+  test('a worker thread ended while its gradients run leaves the process and the pool working', () => {
+    // the worker is the first to load the addon, so ending it unloads the addon unless the pool keeps it loaded
+    const dist = path.resolve(__dirname, '..', 'dist');
+    const script = `
+      const { Worker, isMainThread, parentPort } = require('node:worker_threads');
+      const { Model } = require(${JSON.stringify(path.join(dist, 'model', 'model.js'))});
+      const { cnnSpec } = require(${JSON.stringify(path.join(dist, 'model', 'spec.js'))});
+      const batch = { images: new Float32Array(128 * 784).fill(0.5), labels: new Uint8Array(128) };
+      const start = () => { const model = new Model(cnnSpec()); return { model, params: model.initParams(1) }; };
+      if (isMainThread) {
+        (async () => {
+          for (let i = 0; i < 3; i++) {
+            const w = new Worker(__filename);
+            await new Promise((r) => w.once('message', r));
+            await w.terminate();
+          }
+          const { model, params } = start();
+          const { loss } = await model.gradient(params, [batch, batch]);
+          process.stdout.write(String(loss));
+        })();
+      } else {
+        const { model, params } = start();
+        model.gradient(params, [batch, batch, batch]);
+        parentPort.postMessage('running');
+      }`;
+    const file = path.join(os.tmpdir(), `spirt-worker-${process.pid}.js`);
+    fs.writeFileSync(file, script);
+    try {
+      const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(Number(r.stdout)).toBeCloseTo(Math.log(10), 0);
+    } finally {
+      fs.rmSync(file, { force: true });
     }
   });
 

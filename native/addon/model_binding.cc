@@ -1,18 +1,61 @@
 // Node-API class over spirt::Model: new NativeModel(spec), then gradients and evaluation on Float32Array
-// parameters, computed in parallel over several minibatches off the event loop.
+// parameters, computed on the thread pool, several minibatches in parallel, off the event loop.
 #include <napi.h>
 
-#include <atomic>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "addon.h"
 #include "model.h"
-#include "model_binding.h"
+#include "thread_pool.h"
 
 namespace {
+
+// What one thread needs to run a batch: the model's workspace, and a gradient buffer when several batches run.
+struct Scratch {
+  spirt::Workspace ws;
+  std::vector<float> grad;
+};
+
+// Scratch reused across calls (allocating and zeroing a CNN's workspace costs about as much as a small batch):
+// each running batch takes one and gives it back.
+class ScratchCache {
+  struct GiveBack {
+    ScratchCache *cache;
+    void operator()(Scratch *s) const {
+      std::lock_guard<std::mutex> lock(cache->mutex_);
+      cache->free_.emplace_back(s);
+    }
+  };
+
+ public:
+  explicit ScratchCache(std::shared_ptr<const spirt::Model> model) : model_(std::move(model)) {}
+
+  // Returns to the cache when it goes out of scope; the cache must outlive it.
+  using Lease = std::unique_ptr<Scratch, GiveBack>;
+
+  // Scratch for batches of up to max_batch samples.
+  Lease Take(size_t max_batch) {
+    std::unique_ptr<Scratch> s;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        s = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!s || s->ws.max_batch < max_batch) s.reset(new Scratch{model_->workspace(max_batch), {}});
+    return Lease(s.release(), GiveBack{this});
+  }
+
+ private:
+  std::shared_ptr<const spirt::Model> model_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Scratch>> free_;
+};
 
 spirt::LayerKind KindOf(Napi::Env env, const std::string &type) {
   if (type == "dense") return spirt::LayerKind::Dense;
@@ -62,7 +105,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                               (size_t)input.Get(1u).As<Napi::Number>().Int64Value(),
                               (size_t)input.Get(2u).As<Napi::Number>().Int64Value()};
     try {
-      model_ = std::make_shared<spirt::Model>(shape, specs, SizeField(spec, "classes"), spirt_kernels_active());
+      model_ = std::make_shared<spirt::Model>(shape, specs, SizeField(spec, "classes"), spirt_addon::Data(env).kernels);
+      scratch_ = std::make_shared<ScratchCache>(model_);
     } catch (const std::invalid_argument &e) {
       throw Napi::RangeError::New(env, std::string("spirt native: ") + e.what());
     }
@@ -119,7 +163,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
 
-  // gradient(params, batches[], grad) -> Promise<mean loss>: one thread per batch, gradients averaged by batch size
+  // gradient(params, batches[], grad) -> Promise<mean loss>: batches in parallel on the pool, gradients averaged by
+  // batch size in batch order, so the result does not depend on the thread count.
   Napi::Value Gradient(const Napi::CallbackInfo &info) {
     std::vector<Napi::Value> keep;
     auto params = Params(info, 0, "params");
@@ -128,46 +173,41 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     keep.push_back(grad);
     auto batches = Batches(info, 1, keep);
     auto model = model_;
+    auto scratch = scratch_;
     const float *p = params.Data();
     float *g = grad.Data();
-    auto job = [model, p, g, batches](std::string &error) -> double {
-      const size_t k = batches.size();
-      std::vector<std::vector<float>> grads(k > 1 ? k : 0, std::vector<float>(k > 1 ? model->param_count() : 0));
-      std::vector<double> losses(k, 0.0);
-      std::atomic<bool> failed{false};
-      auto run = [&](size_t j) {
-        try {
-          spirt::Workspace ws = model->workspace(batches[j].n);
-          losses[j] = model->gradient(p, batches[j].x, batches[j].y, batches[j].n, k > 1 ? grads[j].data() : g, ws);
-        } catch (const std::exception &e) {
-          failed = true;
-          error = e.what();
-        }
-      };
-      std::vector<std::thread> pool;
-      for (size_t j = 1; j < k; j++) pool.emplace_back(run, j);
-      if (k > 0) run(0);
-      for (auto &t : pool) t.join();
-      if (failed) return 0.0;
+    auto task = [model, scratch, p, g, batches]() -> double {
+      const size_t k = batches.size(), n = model->param_count();
       size_t total = 0;
       for (const auto &b : batches) total += b.n;
-      double loss = 0;
-      for (size_t j = 0; j < k; j++) loss += losses[j] * (double)batches[j].n / (double)(total ? total : 1);
-      if (k > 1) {
-        std::vector<const float *> srcs;
-        std::vector<float> weights;
-        for (size_t j = 0; j < k; j++) {
-          srcs.push_back(grads[j].data());
-          weights.push_back((float)batches[j].n / (float)(total ? total : 1));
-        }
-        spirt_kernels_active()->weighted_sum(g, srcs.data(), weights.data(), k, model->param_count());
+      if (k == 1) {
+        auto s = scratch->Take(batches[0].n);
+        return model->gradient(p, batches[0].x, batches[0].y, batches[0].n, g, s->ws);
       }
+      std::vector<double> losses(k, 0.0);
+      std::vector<ScratchCache::Lease> leases(k);
+      spirt_addon::ParallelFor(k, [&](size_t j) {
+        auto s = scratch->Take(batches[j].n);
+        s->grad.resize(n);
+        losses[j] = model->gradient(p, batches[j].x, batches[j].y, batches[j].n, s->grad.data(), s->ws);
+        leases[j] = std::move(s);
+      });
+      std::vector<const float *> srcs;
+      std::vector<float> weights;
+      double loss = 0;
+      for (size_t j = 0; j < k; j++) {
+        srcs.push_back(leases[j]->grad.data());
+        weights.push_back((float)batches[j].n / (float)(total ? total : 1));
+        loss += losses[j] * (double)batches[j].n / (double)(total ? total : 1);
+      }
+      model->kernels()->weighted_sum(g, srcs.data(), weights.data(), k, n);
       return loss;
     };
-    return spirt_addon::RunAsync(info.Env(), job, keep, [](Napi::Env env, double loss) { return Napi::Number::New(env, loss); });
+    return spirt_addon::RunAsync(info.Env(), task, keep, [](Napi::Env env, double loss) { return Napi::Number::New(env, loss); });
   }
 
-  // evaluate(params, images, labels) -> Promise<{loss: mean loss, correct}>, split across threads
+  // evaluate(params, images, labels) -> Promise<{loss: mean loss, correct}>: fixed chunks dealt to the pool's
+  // threads, their sums added in chunk order.
   Napi::Value Evaluate(const Napi::CallbackInfo &info) {
     std::vector<Napi::Value> keep;
     auto params = Params(info, 0, "params");
@@ -179,35 +219,28 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     keep.push_back(x);
     keep.push_back(y);
     auto model = model_;
+    auto scratch = scratch_;
     const float *p = params.Data(), *px = x.Data();
     const uint8_t *py = y.Data();
     const size_t n = y.ElementLength();
     auto correct = std::make_shared<size_t>(0);
-    auto job = [model, p, px, py, n, correct](std::string &error) -> double {
-      const size_t threads = std::max(1u, std::thread::hardware_concurrency()), chunk = 256;
-      std::vector<double> loss(threads, 0.0);
-      std::vector<size_t> right(threads, 0);
-      std::atomic<size_t> next{0};
-      std::atomic<bool> failed{false};
-      auto run = [&](size_t t) {
-        try {
-          spirt::Workspace ws = model->workspace(chunk);
-          for (size_t s; (s = next.fetch_add(chunk)) < n;)
-            model->evaluate(p, px + s * model->input_size(), py + s, std::min(chunk, n - s), &loss[t], &right[t], ws);
-        } catch (const std::exception &e) {
-          failed = true;
-          error = e.what();
+    auto task = [model, scratch, p, px, py, n, correct]() -> double {
+      const size_t chunk = 256, chunks = (n + chunk - 1) / chunk;
+      const size_t lanes = std::min(spirt_addon::PoolSize(), chunks);
+      std::vector<double> loss(chunks, 0.0);
+      std::vector<size_t> right(chunks, 0);
+      spirt_addon::ParallelFor(lanes, [&](size_t lane) {
+        auto s = scratch->Take(chunk);
+        for (size_t c = lane; c < chunks; c += lanes) {
+          const size_t first = c * chunk;
+          model->evaluate(p, px + first * model->input_size(), py + first, std::min(chunk, n - first), &loss[c], &right[c], s->ws);
         }
-      };
-      std::vector<std::thread> pool;
-      for (size_t t = 1; t < threads; t++) pool.emplace_back(run, t);
-      run(0);
-      for (auto &t : pool) t.join();
+      });
       double total = 0;
-      for (size_t t = 0; t < threads; t++) total += loss[t], *correct += right[t];
+      for (size_t c = 0; c < chunks; c++) total += loss[c], *correct += right[c];
       return n ? total / (double)n : 0.0;
     };
-    return spirt_addon::RunAsync(info.Env(), job, keep, [correct](Napi::Env env, double loss) {
+    return spirt_addon::RunAsync(info.Env(), task, keep, [correct](Napi::Env env, double loss) {
       auto o = Napi::Object::New(env);
       o["loss"] = Napi::Number::New(env, loss);
       o["correct"] = Napi::Number::New(env, (double)*correct);
@@ -216,6 +249,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   std::shared_ptr<spirt::Model> model_;
+  std::shared_ptr<ScratchCache> scratch_;
 };
 
 }  // namespace

@@ -53,6 +53,7 @@ class Model {
   size_t param_count() const { return param_count_; }
   size_t input_size() const { return input_.size(); }
   size_t classes() const { return classes_; }
+  const spirt_kernels *kernels() const { return kern_; }
   const std::vector<ParamInfo> &layout() const { return layout_; }
 
   // He-uniform weights (a fixed seed reproduces them), zero biases.
