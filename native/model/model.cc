@@ -1,3 +1,6 @@
+// The training engine's layers (dense, conv2d, 2x2 max-pool, ReLU) and softmax cross-entropy: the forward pass,
+// the backward pass into one flat gradient vector, and evaluation. Matrix work goes to the spirt_kernels GEMM of
+// the SIMD path chosen at load; see model.h for the parameter layout.
 #include "model.h"
 
 #include <algorithm>

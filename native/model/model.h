@@ -61,9 +61,11 @@ class Model {
   Workspace workspace(size_t max_batch) const;
 
   // Mean softmax cross-entropy over the batch; grad (param_count) receives its gradient, overwritten.
-  // Returns a negative value when GEMM scratch could not be allocated.
+  // Throws std::bad_alloc when GEMM scratch cannot be allocated, std::invalid_argument for a label out of range
+  // or a batch larger than the workspace.
   double gradient(const float *params, const float *x, const uint8_t *labels, size_t batch, float *grad, Workspace &ws) const;
-  // Forward only: sum of losses and number of correct argmax predictions.
+  // Forward only: adds the batch's summed loss to *loss_sum and its correct argmax predictions to *correct.
+  // Throws as gradient() does.
   void evaluate(const float *params, const float *x, const uint8_t *labels, size_t batch, double *loss_sum, size_t *correct,
                 Workspace &ws) const;
 
