@@ -1,4 +1,5 @@
 // The native engine's gradients against finite differences, parallel minibatches, layouts and errors.
+import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -56,7 +57,81 @@ async function checkGradient(spec: ModelSpec, seed: number) {
   expect(checked).toBe(model.layout.length * 6);
 }
 
+/** The same model in tfjs (NHWC, its own conv2d, max-pool and softmax cross-entropy), with spirt's parameters: loss and gradients in spirt's layout. */
+function tfjsGradient(model: Model, params: Float32Array, batch: { images: Float32Array; labels: Uint8Array }) {
+  const { spec } = model;
+  const n = batch.labels.length;
+  const [c, h, w] = spec.input;
+  const vars = model.layout.map((p) => tf.variable(tf.tensor(params.slice(p.offset, p.offset + p.shape.reduce((a, b) => a * b, 1)), p.shape), true, p.name));
+  const x = tf.tensor4d(batch.images, [n, c, h, w]).transpose([0, 2, 3, 1]);
+  const onehot = tf.oneHot(tf.tensor1d(Array.from(batch.labels), 'int32'), spec.classes);
+  const loss = () => {
+    let a = x as tf.Tensor;
+    let v = 0;
+    for (const l of spec.layers) {
+      if (l.type === 'conv2d') {
+        const kernel = vars[v++].transpose([2, 3, 1, 0]) as tf.Tensor4D; // [out, in, k, k] -> [k, k, in, out]
+        a = tf.conv2d(a as tf.Tensor4D, kernel, 1, l.padding ?? 0).add(vars[v++]);
+      } else if (l.type === 'dense') {
+        if (a.rank === 4) a = a.transpose([0, 3, 1, 2]).reshape([n, -1]); // spirt flattens channels, rows, columns
+        a = a.matMul(vars[v++]).add(vars[v++]);
+      } else if (l.type === 'relu') a = tf.relu(a);
+      else a = tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid');
+    }
+    return tf.losses.softmaxCrossEntropy(onehot, a) as tf.Scalar;
+  };
+  const { value, grads } = tf.variableGrads(loss, vars);
+  const grad = new Float32Array(params.length);
+  for (const p of model.layout) grad.set(grads[p.name].dataSync(), p.offset);
+  const result = { loss: value.dataSync()[0], grad };
+  tf.dispose([value, x, onehot, ...Object.values(grads), ...vars]);
+  return result;
+}
+
 describe('native model engine', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  test.each([
+    ['LeNet-like CNN', cnnSpec(), [3]],
+    ['LeNet-like channels and kernels on 12x12 inputs', {
+      input: [1, 12, 12], classes: 10,
+      layers: [
+        { type: 'conv2d', filters: 6, kernel: 5, padding: 2 }, { type: 'relu' }, { type: 'maxpool2' },
+        { type: 'conv2d', filters: 16, kernel: 5 }, { type: 'relu' }, { type: 'maxpool2' },
+        { type: 'dense', units: 12 }, { type: 'relu' }, { type: 'dense', units: 10 },
+      ],
+    } as ModelSpec, [1, 16, 37]],
+    ['padded convolutions after a dense layer', {
+      input: [3, 6, 7], classes: 4,
+      layers: [
+        { type: 'conv2d', filters: 5, kernel: 3, padding: 1 }, { type: 'maxpool2' }, { type: 'relu' },
+        { type: 'conv2d', filters: 7, kernel: 2, padding: 2 }, { type: 'relu' }, { type: 'dense', units: 4 },
+      ],
+    } as ModelSpec, [5, 33]],
+  ])('%s, batches of %j: loss and every gradient match tfjs', async (_, spec, sizes) => {
+    const model = new Model(spec as ModelSpec);
+    const params = model.initParams(11);
+    const r = rng(5);
+    for (let i = 0; i < params.length; i++) params[i] += (r() - 0.5) * 0.05; // non-zero biases too
+    for (const n of sizes as number[]) {
+      const batch = randomBatch(model, n, n);
+      const got = await model.gradient(params, [batch]);
+      const want = tfjsGradient(model, params, batch);
+      expect(got.loss).toBeCloseTo(want.loss, 5);
+      for (const p of model.layout) {
+        const size = p.shape.reduce((a, b) => a * b, 1);
+        const scale = want.grad.subarray(p.offset, p.offset + size).reduce((m, g) => Math.max(m, Math.abs(g)), 0);
+        for (let i = p.offset; i < p.offset + size; i++) {
+          if (Math.abs(got.grad[i] - want.grad[i]) > 1e-5 + 1e-4 * scale) {
+            throw new Error(`batch ${n}, ${p.name}[${i - p.offset}]: spirt ${got.grad[i]}, tfjs ${want.grad[i]} (scale ${scale})`);
+          }
+        }
+      }
+    }
+  });
+
   test('dense + ReLU gradients match finite differences', async () => {
     await checkGradient({ input: [1, 4, 5], classes: 3, layers: [{ type: 'dense', units: 7 }, { type: 'relu' }, { type: 'dense', units: 3 }] }, 1);
   });
