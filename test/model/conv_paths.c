@@ -27,6 +27,15 @@ static void expect_near(const char *path, const char *what, size_t at, double go
     if (failures++ < 10) printf("FAIL %s %s [%zu]: got %.9g, want %.9g\n", path, what, at, got, want);
 }
 
+/* a reference sum in double, with the magnitude of its terms (the rounding a float sum may show) */
+typedef struct {
+    double sum, mass;
+} reference;
+static void add(reference *r, double term) {
+    r->sum += term;
+    r->mass += fabs(term);
+}
+
 /* element (c, y, x) of lane l in block b of a [c][h][w][lanes] buffer */
 #define EL(p, b, c, y, x, C, H, W, L, l) (p)[((((b) * (C) + (c)) * (H) + (y)) * (W) + (x)) * (L) + (l)]
 
@@ -55,39 +64,29 @@ static void check_conv(const spirt_conv_kernels *k, size_t in_c, size_t h, size_
             for (size_t y = 0; y < oh; y++)
                 for (size_t x = 0; x < ow; x++)
                     for (size_t l = 0; l < L; l++) {
-                        double sum = bias[o], mass = fabs(bias[o]);
+                        reference r = {bias[o], fabs(bias[o])};
                         for (size_t c = 0; c < in_c; c++)
                             for (size_t ky = 0; ky < ks; ky++)
-                                for (size_t kx = 0; kx < ks; kx++) {
-                                    const double t = (double)weight[((o * in_c + c) * ks + ky) * ks + kx] *
-                                                     EL(in, b, c, y + ky, x + kx, in_c, ph, pw, L, l);
-                                    sum += t;
-                                    mass += fabs(t);
-                                }
-                        expect_near(k->name, what, o, EL(out, b, o, y, x, out_c, oh, ow, L, l), sum, mass);
+                                for (size_t kx = 0; kx < ks; kx++)
+                                    add(&r, (double)weight[((o * in_c + c) * ks + ky) * ks + kx] * EL(in, b, c, y + ky, x + kx, in_c, ph, pw, L, l));
+                        expect_near(k->name, what, o, EL(out, b, o, y, x, out_c, oh, ow, L, l), r.sum, r.mass);
                     }
     for (size_t o = 0; o < out_c; o++) {
-        double bsum = 0, bmass = 0;
+        reference rb = {0, 0};
         for (size_t b = 0; b < blocks; b++)
-            for (size_t i = 0; i < oh * ow * L; i++) {
-                bsum += dout[b * out_block + o * oh * ow * L + i];
-                bmass += fabs(dout[b * out_block + o * oh * ow * L + i]);
-            }
-        expect_near(k->name, "bias gradient", o, db[o], bsum, bmass);
+            for (size_t i = 0; i < oh * ow * L; i++) add(&rb, dout[b * out_block + o * oh * ow * L + i]);
+        expect_near(k->name, "bias gradient", o, db[o], rb.sum, rb.mass);
         for (size_t c = 0; c < in_c; c++)
             for (size_t ky = 0; ky < ks; ky++)
                 for (size_t kx = 0; kx < ks; kx++) {
-                    double sum = 0, mass = 0;
+                    reference r = {0, 0};
                     for (size_t b = 0; b < blocks; b++)
                         for (size_t y = 0; y < oh; y++)
                             for (size_t x = 0; x < ow; x++)
-                                for (size_t l = 0; l < L; l++) {
-                                    const double t = (double)EL(dout, b, o, y, x, out_c, oh, ow, L, l) *
-                                                     EL(in, b, c, y + ky, x + kx, in_c, ph, pw, L, l);
-                                    sum += t;
-                                    mass += fabs(t);
-                                }
-                    expect_near(k->name, "weight gradient", ((o * in_c + c) * ks + ky) * ks + kx, dw[((o * in_c + c) * ks + ky) * ks + kx], sum, mass);
+                                for (size_t l = 0; l < L; l++)
+                                    add(&r, (double)EL(dout, b, o, y, x, out_c, oh, ow, L, l) * EL(in, b, c, y + ky, x + kx, in_c, ph, pw, L, l));
+                    const size_t at = ((o * in_c + c) * ks + ky) * ks + kx;
+                    expect_near(k->name, "weight gradient", at, dw[at], r.sum, r.mass);
                 }
     }
     for (size_t b = 0; b < blocks; b++) {
@@ -97,18 +96,15 @@ static void check_conv(const spirt_conv_kernels *k, size_t in_c, size_t h, size_
             for (size_t y = 0; y < h; y++)
                 for (size_t x = 0; x < w; x++)
                     for (size_t l = 0; l < L; l++) {
-                        double sum = 0, mass = 0;
+                        reference r = {0, 0};
                         for (size_t o = 0; o < out_c; o++)
                             for (size_t ky = 0; ky < ks; ky++)
                                 for (size_t kx = 0; kx < ks; kx++) {
                                     const long oy = (long)(y + pad) - (long)ky, ox = (long)(x + pad) - (long)kx;
-                                    if (oy < 0 || ox < 0 || oy >= (long)oh || ox >= (long)ow) continue;
-                                    const double t = (double)weight[((o * in_c + c) * ks + ky) * ks + kx] *
-                                                     EL(dout, b, o, oy, ox, out_c, oh, ow, L, l);
-                                    sum += t;
-                                    mass += fabs(t);
+                                    if (oy >= 0 && ox >= 0 && oy < (long)oh && ox < (long)ow)
+                                        add(&r, (double)weight[((o * in_c + c) * ks + ky) * ks + kx] * EL(dout, b, o, oy, ox, out_c, oh, ow, L, l));
                                 }
-                        expect_near(k->name, "input gradient", c, EL(din, b, c, y, x, in_c, h, w, L, l), sum, mass);
+                        expect_near(k->name, "input gradient", c, EL(din, b, c, y, x, in_c, h, w, L, l), r.sum, r.mass);
                     }
     }
     free(in), free(weight), free(bias), free(out), free(dout), free(dw), free(db), free(din), free(dwide);
