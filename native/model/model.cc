@@ -214,8 +214,15 @@ static double sample_loss(const float *p, uint8_t label) {
 
 double Model::gradient(const float *params, const float *x, const uint8_t *labels, size_t batch, float *grad, Workspace &ws) const {
   forward(params, x, batch, ws);
-  std::memset(grad, 0, param_count_ * sizeof(float));
-  if (batch == 0) return 0.0;
+  if (batch == 0) {
+    std::memset(grad, 0, param_count_ * sizeof(float));
+    return 0.0;
+  }
+  // the backward pass adds into biases and convolution weights; the GEMM overwrites dense weights
+  for (const Layer &l : layers_) {
+    if (l.spec.kind == LayerKind::Conv2d) std::memset(grad + l.weight_offset, 0, (l.weight_count + l.spec.units) * sizeof(float));
+    if (l.spec.kind == LayerKind::Dense) std::memset(grad + l.bias_offset, 0, l.spec.units * sizeof(float));
+  }
   const size_t lanes = conv_->lanes, nb = blocks(batch);
   double loss = 0;
   float *dcur = ws.grad_a.data(), *dprev = ws.grad_b.data();
