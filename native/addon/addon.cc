@@ -30,10 +30,16 @@ enum class Split {
 // One kernel call over n elements (rows, for GEMM): run(begin, end) computes a range and returns its partial
 // result, or throws std::exception.
 struct Job {
-  size_t n = 0;
-  std::function<double(size_t, size_t)> run;
-  bool has_result = false;
-  Split split = Split::Ranges;
+  using Run = std::function<double(size_t, size_t)>;
+  Job(size_t elements, Run r, Split s = Split::Ranges, bool result = false)
+      : n(elements), run(std::move(r)), has_result(result), split(s) {}
+  // A reduction: its result is the job's value.
+  static Job Reduction(size_t elements, Split s, Run r) { return Job(elements, std::move(r), s, true); }
+
+  size_t n;
+  Run run;
+  bool has_result;
+  Split split;
   size_t min_chunk = 1 << 16;  // smallest range worth a thread of its own
 };
 
@@ -129,15 +135,12 @@ Job WeightedSum(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vec
     weights->assign(w.Data(), w.Data() + w.ElementLength());
   }
   float *o = out.Data();
-  Job job;
-  job.n = out.ElementLength();
-  job.run = [k, o, srcs, weights](size_t b, size_t e) {
+  return Job(out.ElementLength(), [k, o, srcs, weights](size_t b, size_t e) {
     std::vector<const float *> shifted(srcs->size());
     for (size_t j = 0; j < srcs->size(); j++) shifted[j] = (*srcs)[j] + b;
     k->weighted_sum(o + b, shifted.data(), weights->empty() ? nullptr : weights->data(), shifted.size(), e - b);
     return 0.0;
-  };
-  return job;
+  });
 }
 
 // axpy(y, a, x)
@@ -149,10 +152,7 @@ Job Axpy(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Nap
   keep = {y, x};
   float *py = y.Data();
   const float *px = x.Data();
-  Job job;
-  job.n = y.ElementLength();
-  job.run = [=](size_t b, size_t e) { k->axpy(py + b, a, px + b, e - b); return 0.0; };
-  return job;
+  return Job(y.ElementLength(), [=](size_t b, size_t e) { k->axpy(py + b, a, px + b, e - b); return 0.0; });
 }
 
 // dot(a, b)
@@ -162,12 +162,7 @@ Job Dot(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi
   SameLength(info, a.ElementLength(), b.ElementLength());
   keep = {a, b};
   const float *pa = a.Data(), *pb = b.Data();
-  Job job;
-  job.n = a.ElementLength();
-  job.has_result = true;
-  job.split = Split::Never;
-  job.run = [=](size_t s, size_t e) { return k->dot(pa + s, pb + s, e - s); };
-  return job;
+  return Job::Reduction(a.ElementLength(), Split::Never, [=](size_t s, size_t e) { return k->dot(pa + s, pb + s, e - s); });
 }
 
 // sumSq(x)
@@ -175,12 +170,7 @@ Job SumSq(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Na
   auto x = F32(info, 0, "x");
   keep = {x};
   const float *px = x.Data();
-  Job job;
-  job.n = x.ElementLength();
-  job.has_result = true;
-  job.split = Split::Never;
-  job.run = [=](size_t s, size_t e) { return k->sumsq(px + s, e - s); };
-  return job;
+  return Job::Reduction(x.ElementLength(), Split::Never, [=](size_t s, size_t e) { return k->sumsq(px + s, e - s); });
 }
 
 // maxAbs(x)
@@ -188,12 +178,7 @@ Job MaxAbs(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<N
   auto x = F32(info, 0, "x");
   keep = {x};
   const float *px = x.Data();
-  Job job;
-  job.n = x.ElementLength();
-  job.has_result = true;
-  job.split = Split::MaxOfRanges;
-  job.run = [=](size_t s, size_t e) { return (double)k->maxabs(px + s, e - s); };
-  return job;
+  return Job::Reduction(x.ElementLength(), Split::MaxOfRanges, [=](size_t s, size_t e) { return (double)k->maxabs(px + s, e - s); });
 }
 
 // sgd(param, grad, velocity|null, lr, momentum, dampening, weightDecay, nesterov, firstStep)
@@ -214,10 +199,7 @@ Job Sgd(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi
                      info[8].ToBoolean().Value() ? 1 : 0};
   float *pp = param.Data();
   const float *pg = grad.Data();
-  Job job;
-  job.n = param.ElementLength();
-  job.run = [=](size_t b, size_t e) { k->sgd(pp + b, pg + b, pv ? pv + b : nullptr, e - b, &p); return 0.0; };
-  return job;
+  return Job(param.ElementLength(), [=](size_t b, size_t e) { k->sgd(pp + b, pg + b, pv ? pv + b : nullptr, e - b, &p); return 0.0; });
 }
 
 // adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step)
@@ -238,10 +220,7 @@ Job Adam(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Nap
                       info[9].ToBoolean().Value() ? 1 : 0, (uint64_t)step};
   float *pp = param.Data(), *pm = m.Data(), *pvv = v.Data();
   const float *pg = grad.Data();
-  Job job;
-  job.n = n;
-  job.run = [=](size_t b, size_t e) { k->adam(pp + b, pg + b, pm + b, pvv + b, e - b, &p); return 0.0; };
-  return job;
+  return Job(n, [=](size_t b, size_t e) { k->adam(pp + b, pg + b, pm + b, pvv + b, e - b, &p); return 0.0; });
 }
 
 // Conversions: (out, in)
@@ -254,10 +233,7 @@ Job Convert(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<
   keep = {out, in};
   Out *po = out.Data();
   const In *pi = in.Data();
-  Job job;
-  job.n = in.ElementLength();
-  job.run = [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, e - b); return 0.0; };
-  return job;
+  return Job(in.ElementLength(), [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, e - b); return 0.0; });
 }
 
 // (out, in, s): scale, int8 quantization and dequantization, element-wise with one scalar
@@ -271,10 +247,7 @@ Job ConvertScaled(const Napi::CallbackInfo &info, const spirt_kernels *k, std::v
   keep = {out, in};
   Out *po = out.Data();
   const In *pi = in.Data();
-  Job job;
-  job.n = in.ElementLength();
-  job.run = [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, s, e - b); return 0.0; };
-  return job;
+  return Job(in.ElementLength(), [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, s, e - b); return 0.0; });
 }
 
 // sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc): C = alpha op(A) op(B) + beta C, op(A) m x k,
@@ -301,15 +274,13 @@ Job Sgemm(const Napi::CallbackInfo &info, const spirt_kernels *kern, std::vector
   const float alpha = (float)Num(info, 5, "alpha"), beta = (float)Num(info, 10, "beta");
   const float *pa = A.Data(), *pb = B.Data();
   float *pc = C.Data();
-  Job job;
-  job.n = m;
-  job.min_chunk = 64;
-  job.run = [=](size_t b, size_t e) {
+  Job job(m, [=](size_t b, size_t e) {
     const float *a_rows = ta ? pa + b : pa + b * lda;  // rows of op(A) are columns of A when transposed
     if (kern->sgemm(ta, tb, e - b, n, k, alpha, a_rows, lda, pb, ldb, beta, pc + b * ldc, ldc))
       throw std::runtime_error("out of memory for GEMM packing buffers");
     return 0.0;
-  };
+  });
+  job.min_chunk = 64;
   return job;
 }
 
