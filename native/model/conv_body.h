@@ -26,7 +26,7 @@
 #if CONV_REGISTERS >= 32
 #define CONV_FWD_OC_MAX 6 /* 24 accumulators + 4 inputs */
 #define CONV_FWD_X_MAX 4
-#define CONV_WGRAD_OC_MAX 4 /* 20 accumulators + 4 output gradients + 1 input */
+#define CONV_WGRAD_OC_MAX 3 /* 15 accumulators: at 4 x 5 GCC spills one across the pixel loop */
 #define CONV_WGRAD_K_MAX 5
 #define CONV_IGRAD_IC_MAX 6 /* 24 accumulators + 4 output gradients */
 #define CONV_IGRAD_X_MAX 4
@@ -116,19 +116,21 @@ TILE CFN(weight_grad_tile)(const spirt_conv_shape *s, size_t blocks, const float
 }
 
 /* din[ic0 + c][y][x0 + j] (unpadded input) for c < ICB, j < XB: the sum over output channels and the kernel
- * rows that reach row y (no zero rows visited) of weight x dout_wide, whose zero columns cover the sides */
+ * rows and columns that reach the tile (no zero row, nor a zero column of the whole tile, visited) of weight x
+ * dout_wide, whose zero columns cover the tile's edges */
 TILE CFN(input_grad_tile)(const spirt_conv_shape *s, const float *dout_wide, const float *w, float *din, size_t ic0,
                           size_t y, size_t x0, const int ICB, const int XB) {
     vec acc[TILE_MAX_A][TILE_MAX_B];
     UNROLL for (int c = 0; c < ICB; c++) UNROLL for (int j = 0; j < XB; j++) acc[c][j] = SPLAT(0.0f);
     const size_t kk = s->k * s->k, wide = s->out_w + 2 * (s->k - 1), iy = y + s->pad;
     const size_t ky_first = iy + 1 > s->out_h ? iy + 1 - s->out_h : 0, ky_end = iy + 1 < s->k ? iy + 1 : s->k;
+    const size_t ix = x0 + s->pad, kx_first = ix + 1 > s->out_w ? ix + 1 - s->out_w : 0, kx_end = ix + XB < s->k ? ix + XB : s->k;
     for (size_t oc = 0; oc < s->out_c; oc++)
         for (size_t ky = ky_first; ky < ky_end; ky++) {
-            /* dout_wide column of input column x0 + pad at kx = 0; each kx steps one column left */
-            const float *drow = dout_wide + ((oc * s->out_h + iy - ky) * wide + x0 + s->pad + s->k - 1) * LANES;
+            /* dout_wide column of input column ix at kx = 0; each kx steps one column left */
+            const float *drow = dout_wide + ((oc * s->out_h + iy - ky) * wide + ix + s->k - 1) * LANES;
             const float *wrow = w + (oc * s->in_c + ic0) * kk + ky * s->k;
-            for (size_t kx = 0; kx < s->k; kx++) {
+            for (size_t kx = kx_first; kx < kx_end; kx++) {
                 vec d[TILE_MAX_B];
                 UNROLL for (int j = 0; j < XB; j++) d[j] = VAT(drow, (ptrdiff_t)j - (ptrdiff_t)kx);
                 UNROLL for (int c = 0; c < ICB; c++) {

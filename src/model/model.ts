@@ -75,8 +75,9 @@ export class Model {
   }
 
   /**
-   * Mean loss and its gradient over the batches, each batch on its own thread (intra-peer parallelism):
-   * the gradients are averaged weighted by batch size into `grad`. Leave the arrays untouched until it settles.
+   * Mean loss and its gradient over the batches, computed in parallel on the addon's thread pool (intra-peer
+   * parallelism): the gradients are averaged weighted by batch size, in batch order, into `grad`, so the result
+   * does not depend on the thread count. Leave the arrays untouched until it settles.
    */
   async gradient(params: Float32Array, batches: readonly LabeledBatch[], grad = new Float32Array(this.paramCount)): Promise<{ loss: number; grad: Float32Array }> {
     this.checkParams(params, 'params');
@@ -87,7 +88,7 @@ export class Model {
     return { loss, grad };
   }
 
-  /** Mean loss and accuracy over a labelled set, split across cores. */
+  /** Mean loss and accuracy over a labelled set, split across the thread pool (the same result for any thread count). */
   async evaluate(params: Float32Array, data: LabeledBatch): Promise<{ loss: number; accuracy: number; correct: number }> {
     this.checkParams(params, 'params');
     this.checkBatch(data, 0);
