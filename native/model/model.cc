@@ -107,7 +107,7 @@ Workspace Model::workspace(size_t max_batch) const {
   ws.grad_a.resize(n * max_act_);
   ws.grad_b.resize(n * max_act_);
   ws.converted.resize(n * max_act_);
-  ws.dout_wide.resize(n * max_wide_);
+  ws.dout_wide.resize(conv_->lanes * max_wide_);  // one block at a time
   ws.probs.resize(max_batch * classes_);
   return ws;
 }

@@ -64,7 +64,7 @@ struct Workspace {
   std::vector<Floats> staged;  // staged[i]: layer i's input converted to its format (and zero-padded), when it needs that
   Floats grad_a, grad_b;       // ping-pong buffers for d(loss)/d(activation)
   Floats converted;            // an input gradient before conversion to the previous layer's format
-  Floats dout_wide;            // a convolution's output gradient with zero side columns (conv.h input_grad)
+  Floats dout_wide;            // one block of a convolution's output gradient with zero side columns (conv.h input_grad)
   Floats probs;                // softmax output
 };
 
