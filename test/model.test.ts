@@ -1,4 +1,5 @@
-// The native engine's gradients against finite differences, parallel minibatches, layouts and errors.
+// The native engine: gradients against tfjs and finite differences on every SIMD path, parallel minibatches and
+// thread counts (the same bits), worker teardown, layouts and errors.
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

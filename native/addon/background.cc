@@ -89,7 +89,7 @@ class Background {
 namespace {
 
 void Settle(Napi::Env env, Napi::Function, Background *background, Call *raw) {
-  if (env == nullptr) return;  // the environment is being torn down: its promises and references are gone
+  if (env == nullptr) return;  // the environment is torn down: nothing to settle, and its references cannot be released
   std::unique_ptr<Call> call(raw);
   background->Settled(env);
   if (call->failed) {
