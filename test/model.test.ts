@@ -71,6 +71,7 @@ function tfjsGradient(model: Model, params: Float32Array, batch: { images: Float
     let v = 0;
     for (const l of spec.layers) {
       if (l.type === 'conv2d') {
+        if (a.rank === 2) a = a.reshape([n, 1, 1, -1]); // a dense layer's output: channels x 1 x 1
         const kernel = vars[v++].transpose([2, 3, 1, 0]) as tf.Tensor4D; // [out, in, k, k] -> [k, k, in, out]
         a = tf.conv2d(a as tf.Tensor4D, kernel, 1, l.padding ?? 0).add(vars[v++]);
       } else if (l.type === 'dense') {
@@ -104,11 +105,12 @@ describe('native model engine', () => {
         { type: 'dense', units: 12 }, { type: 'relu' }, { type: 'dense', units: 10 },
       ],
     } as ModelSpec, [1, 16, 37]],
-    ['padded convolutions after a dense layer', {
-      input: [3, 6, 7], classes: 4,
+    ['pooling the input, padded convolutions, a convolution after a dense layer', {
+      input: [3, 12, 14], classes: 4,
       layers: [
-        { type: 'conv2d', filters: 5, kernel: 3, padding: 1 }, { type: 'maxpool2' }, { type: 'relu' },
-        { type: 'conv2d', filters: 7, kernel: 2, padding: 2 }, { type: 'relu' }, { type: 'dense', units: 4 },
+        { type: 'maxpool2' }, { type: 'conv2d', filters: 5, kernel: 3, padding: 1 }, { type: 'maxpool2' }, { type: 'relu' },
+        { type: 'conv2d', filters: 7, kernel: 2, padding: 2 }, { type: 'relu' }, { type: 'dense', units: 6 }, { type: 'relu' },
+        { type: 'conv2d', filters: 3, kernel: 2, padding: 1 }, { type: 'maxpool2' }, { type: 'dense', units: 4 },
       ],
     } as ModelSpec, [5, 33]],
   ])('%s, batches of %j: loss and every gradient match tfjs', async (_, spec, sizes) => {
