@@ -103,8 +103,15 @@ async function startTorch(batch) {
     child.once('error', (e) => reject(new Error(`cannot run ${python}: ${e.message} (${SETUP}, or --python PATH)`)));
     child.once('spawn', resolve);
   });
-  await spawned;
-  const { torch } = await next();
+  let torch;
+  try {
+    await spawned;
+    ({ torch } = await next());
+  } catch (e) {
+    child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return {
     version: torch,
     async stepTimes(model, n) {
