@@ -14,47 +14,57 @@
 
 namespace {
 
-// What one thread needs to run a batch: the model's workspace, and a gradient buffer when several batches run.
-struct Scratch {
-  spirt::Workspace ws;
-  std::vector<float> grad;
-};
-
-// Scratch reused across calls (allocating and zeroing a CNN's workspace costs about as much as a small batch):
-// each running batch takes one and gives it back.
-class ScratchCache {
+// Buffers reused across calls (allocating and zeroing a CNN's workspace costs about as much as a small batch):
+// Take() hands out a free one that fits, or a new one, and the lease gives it back when it goes out of scope.
+// The most recently returned comes out first, so a thread running batch after batch keeps its buffers in cache.
+template <typename T>
+class Reuse {
   struct GiveBack {
-    ScratchCache *cache;
-    void operator()(Scratch *s) const {
-      std::lock_guard<std::mutex> lock(cache->mutex_);
-      cache->free_.emplace_back(s);
+    Reuse *owner;
+    void operator()(T *t) const {
+      std::lock_guard<std::mutex> lock(owner->mutex_);
+      owner->free_.emplace_back(t);
     }
   };
 
  public:
-  explicit ScratchCache(std::shared_ptr<const spirt::Model> model) : model_(std::move(model)) {}
+  using Lease = std::unique_ptr<T, GiveBack>;  // the Reuse must outlive it
 
-  // Returns to the cache when it goes out of scope; the cache must outlive it.
-  using Lease = std::unique_ptr<Scratch, GiveBack>;
-
-  // Scratch for batches of up to max_batch samples.
-  Lease Take(size_t max_batch) {
-    std::unique_ptr<Scratch> s;
+  template <typename Fits, typename Make>
+  Lease Take(Fits fits, Make make) {
+    std::unique_ptr<T> t;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!free_.empty()) {
-        s = std::move(free_.back());
+        t = std::move(free_.back());
         free_.pop_back();
       }
     }
-    if (!s || s->ws.max_batch < max_batch) s.reset(new Scratch{model_->workspace(max_batch), {}});
-    return Lease(s.release(), GiveBack{this});
+    if (!t || !fits(*t)) t.reset(new T(make()));
+    return Lease(t.release(), GiveBack{this});
   }
 
  private:
-  std::shared_ptr<const spirt::Model> model_;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<Scratch>> free_;
+  std::vector<std::unique_ptr<T>> free_;
+};
+
+// A model with its reusable buffers: workspaces (one per running batch) and per-batch gradients (kept until
+// several batches' gradients are combined).
+struct Engine {
+  explicit Engine(std::unique_ptr<spirt::Model> m) : model(std::move(m)) {}
+  std::unique_ptr<const spirt::Model> model;
+  Reuse<spirt::Workspace> workspaces;
+  Reuse<std::vector<float>> gradients;
+
+  Reuse<spirt::Workspace>::Lease Workspace(size_t max_batch) {
+    return workspaces.Take([&](const spirt::Workspace &ws) { return ws.max_batch >= max_batch; },
+                           [&] { return model->workspace(max_batch); });
+  }
+  Reuse<std::vector<float>>::Lease Gradient() {
+    return gradients.Take([](const std::vector<float> &) { return true; },
+                          [&] { return std::vector<float>(model->param_count()); });
+  }
 };
 
 spirt::LayerKind KindOf(Napi::Env env, const std::string &type) {
@@ -105,22 +115,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                               (size_t)input.Get(1u).As<Napi::Number>().Int64Value(),
                               (size_t)input.Get(2u).As<Napi::Number>().Int64Value()};
     try {
-      model_ = std::make_shared<spirt::Model>(shape, specs, SizeField(spec, "classes"), spirt_addon::Data(env).kernels);
-      scratch_ = std::make_shared<ScratchCache>(model_);
+      engine_ = std::make_shared<Engine>(
+          std::make_unique<spirt::Model>(shape, specs, SizeField(spec, "classes"), spirt_addon::Data(env).kernels));
     } catch (const std::invalid_argument &e) {
       throw Napi::RangeError::New(env, std::string("spirt native: ") + e.what());
     }
   }
 
  private:
-  Napi::Value ParamCount(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)model_->param_count()); }
-  Napi::Value InputSize(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)model_->input_size()); }
+  Napi::Value ParamCount(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)engine_->model->param_count()); }
+  Napi::Value InputSize(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)engine_->model->input_size()); }
 
   Napi::Value Layout(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     auto out = Napi::Array::New(env);
     uint32_t i = 0;
-    for (const auto &p : model_->layout()) {
+    for (const auto &p : engine_->model->layout()) {
       auto o = Napi::Object::New(env);
       auto shape = Napi::Array::New(env);
       for (uint32_t d = 0; d < p.shape.size(); d++) shape[d] = Napi::Number::New(env, (double)p.shape[d]);
@@ -134,7 +144,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   Napi::Float32Array Params(const Napi::CallbackInfo &info, size_t i, const char *what) {
     if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        info[i].As<Napi::Float32Array>().ElementLength() != model_->param_count())
+        info[i].As<Napi::Float32Array>().ElementLength() != engine_->model->param_count())
       throw Napi::TypeError::New(info.Env(), std::string("spirt native: ") + what + " must be a Float32Array of paramCount");
     return info[i].As<Napi::Float32Array>();
   }
@@ -147,7 +157,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       Napi::Object b = list.Get(j).As<Napi::Object>();
       auto x = b.Get("images").As<Napi::Float32Array>();
       auto y = b.Get("labels").As<Napi::Uint8Array>();
-      if (x.ElementLength() != y.ElementLength() * model_->input_size())
+      if (x.ElementLength() != y.ElementLength() * engine_->model->input_size())
         throw Napi::RangeError::New(info.Env(), "spirt native: images and labels do not match");
       keep.push_back(x);
       keep.push_back(y);
@@ -159,7 +169,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // init(params, seed)
   Napi::Value Init(const Napi::CallbackInfo &info) {
     auto params = Params(info, 0, "params");
-    model_->init(params.Data(), (uint64_t)info[1].As<Napi::Number>().Int64Value());
+    engine_->model->init(params.Data(), (uint64_t)info[1].As<Napi::Number>().Int64Value());
     return info.Env().Undefined();
   }
 
@@ -172,69 +182,62 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     keep.push_back(params);
     keep.push_back(grad);
     auto batches = Batches(info, 1, keep);
-    auto model = model_;
-    auto scratch = scratch_;
+    auto engine = engine_;
     const float *p = params.Data();
     float *g = grad.Data();
-    auto task = [model, scratch, p, g, batches]() -> double {
-      const size_t k = batches.size(), n = model->param_count();
+    auto task = [engine, p, g, batches]() -> double {
+      const spirt::Model &model = *engine->model;
+      const size_t k = batches.size();
+      if (k == 1) return model.gradient(p, batches[0].x, batches[0].y, batches[0].n, g, *engine->Workspace(batches[0].n));
       size_t total = 0;
       for (const auto &b : batches) total += b.n;
-      if (k == 1) {
-        auto s = scratch->Take(batches[0].n);
-        return model->gradient(p, batches[0].x, batches[0].y, batches[0].n, g, s->ws);
-      }
       std::vector<double> losses(k, 0.0);
-      std::vector<ScratchCache::Lease> leases(k);
+      std::vector<Reuse<std::vector<float>>::Lease> grads(k);
       spirt_addon::ParallelFor(k, [&](size_t j) {
-        auto s = scratch->Take(batches[j].n);
-        s->grad.resize(n);
-        losses[j] = model->gradient(p, batches[j].x, batches[j].y, batches[j].n, s->grad.data(), s->ws);
-        leases[j] = std::move(s);
+        auto gj = engine->Gradient();
+        losses[j] = model.gradient(p, batches[j].x, batches[j].y, batches[j].n, gj->data(), *engine->Workspace(batches[j].n));
+        grads[j] = std::move(gj);
       });
       std::vector<const float *> srcs;
       std::vector<float> weights;
       double loss = 0;
       for (size_t j = 0; j < k; j++) {
-        srcs.push_back(leases[j]->grad.data());
+        srcs.push_back(grads[j]->data());
         weights.push_back((float)batches[j].n / (float)(total ? total : 1));
         loss += losses[j] * (double)batches[j].n / (double)(total ? total : 1);
       }
-      model->kernels()->weighted_sum(g, srcs.data(), weights.data(), k, n);
+      model.kernels()->weighted_sum(g, srcs.data(), weights.data(), k, model.param_count());
       return loss;
     };
     return spirt_addon::RunAsync(info.Env(), task, keep, [](Napi::Env env, double loss) { return Napi::Number::New(env, loss); });
   }
 
-  // evaluate(params, images, labels) -> Promise<{loss: mean loss, correct}>: fixed chunks dealt to the pool's
-  // threads, their sums added in chunk order.
+  // evaluate(params, images, labels) -> Promise<{loss: mean loss, correct}>: fixed chunks of samples on the pool,
+  // their sums added in chunk order.
   Napi::Value Evaluate(const Napi::CallbackInfo &info) {
     std::vector<Napi::Value> keep;
     auto params = Params(info, 0, "params");
     keep.push_back(params);
     auto x = info[1].As<Napi::Float32Array>();
     auto y = info[2].As<Napi::Uint8Array>();
-    if (x.ElementLength() != y.ElementLength() * model_->input_size())
+    if (x.ElementLength() != y.ElementLength() * engine_->model->input_size())
       throw Napi::RangeError::New(info.Env(), "spirt native: images and labels do not match");
     keep.push_back(x);
     keep.push_back(y);
-    auto model = model_;
-    auto scratch = scratch_;
+    auto engine = engine_;
     const float *p = params.Data(), *px = x.Data();
     const uint8_t *py = y.Data();
     const size_t n = y.ElementLength();
     auto correct = std::make_shared<size_t>(0);
-    auto task = [model, scratch, p, px, py, n, correct]() -> double {
+    auto task = [engine, p, px, py, n, correct]() -> double {
+      const spirt::Model &model = *engine->model;
       const size_t chunk = 256, chunks = (n + chunk - 1) / chunk;
-      const size_t lanes = std::min(spirt_addon::PoolSize(), chunks);
       std::vector<double> loss(chunks, 0.0);
       std::vector<size_t> right(chunks, 0);
-      spirt_addon::ParallelFor(lanes, [&](size_t lane) {
-        auto s = scratch->Take(chunk);
-        for (size_t c = lane; c < chunks; c += lanes) {
-          const size_t first = c * chunk;
-          model->evaluate(p, px + first * model->input_size(), py + first, std::min(chunk, n - first), &loss[c], &right[c], s->ws);
-        }
+      spirt_addon::ParallelFor(chunks, [&](size_t c) {
+        const size_t first = c * chunk;
+        model.evaluate(p, px + first * model.input_size(), py + first, std::min(chunk, n - first), &loss[c], &right[c],
+                       *engine->Workspace(chunk));
       });
       double total = 0;
       for (size_t c = 0; c < chunks; c++) total += loss[c], *correct += right[c];
@@ -248,8 +251,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     });
   }
 
-  std::shared_ptr<spirt::Model> model_;
-  std::shared_ptr<ScratchCache> scratch_;
+  std::shared_ptr<Engine> engine_;
 };
 
 }  // namespace
