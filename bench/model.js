@@ -165,22 +165,30 @@ async function tfjsStepMs(tf, spec, batch, n) {
  * The CNN gradient of k minibatches in one call (the pool) against one thread computing them one after another,
  * interleaved. One thread's time is k x the fastest single-minibatch call: short calls are the ones least often
  * interrupted on a shared machine, so that side is not inflated by other processes and the speedup errs low.
+ * CPU time (median) is recorded too: where other processes hold a core, the wall-time speedup cannot show, but
+ * the pool's CPU time against one thread's says whether splitting the work costs any.
  */
 async function scaling(batches, n) {
   const m = spirtModel(cnnSpec());
-  const pool = [], single = [];
+  const pool = { wall: [], cpu: [] }, single = { wall: [], cpu: [] }, oneByOne = { wall: [], cpu: [] };
+  const timed = async (into, run) => {
+    const c0 = process.cpuUsage(), t0 = process.hrtime.bigint();
+    await run();
+    const cpu = process.cpuUsage(c0);
+    into.wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    into.cpu.push((cpu.user + cpu.system) / 1e3);
+  };
   for (let r = 0; r < n; r++) {
-    let t0 = process.hrtime.bigint();
-    await m.model.gradient(m.params, batches, m.grad);
-    pool.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    for (const b of batches) {
-      t0 = process.hrtime.bigint();
-      await m.model.gradient(m.params, [b], m.grad);
-      single.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
+    await timed(pool, () => m.model.gradient(m.params, batches, m.grad));
+    await timed(oneByOne, async () => {
+      for (const b of batches) await timed(single, () => m.model.gradient(m.params, [b], m.grad));
+    });
   }
-  const oneThreadMs = batches.length * min(single), poolMs = min(pool);
-  return { minibatches: batches.length, threads: native().threads, oneThreadMs, poolMs, speedup: oneThreadMs / poolMs };
+  const oneThreadMs = batches.length * min(single.wall), poolMs = min(pool.wall);
+  return {
+    minibatches: batches.length, threads: native().threads, oneThreadMs, poolMs, speedup: oneThreadMs / poolMs,
+    oneThreadCpuMs: median(oneByOne.cpu), poolCpuMs: median(pool.cpu),
+  };
 }
 
 async function main() {
@@ -232,7 +240,8 @@ async function main() {
   // two minibatches per pool thread, so one thread's hiccup does not decide the time
   const scale = await scaling(Array.from({ length: 2 * native().threads }, () => train.next().value), rounds * 4);
   console.log(`\nCNN gradient of ${scale.minibatches} minibatches: ${scale.oneThreadMs.toFixed(2)} ms on one thread (${scale.minibatches} x the fastest single call), ` +
-    `${scale.poolMs.toFixed(2)} ms on the pool of ${scale.threads}: x${scale.speedup.toFixed(2)}`);
+    `${scale.poolMs.toFixed(2)} ms on the pool of ${scale.threads}: x${scale.speedup.toFixed(2)} ` +
+    `(CPU time ${scale.oneThreadCpuMs.toFixed(2)} ms one by one, ${scale.poolCpuMs.toFixed(2)} ms on the pool)`);
 
   const worstGemm = gemm.reduce((a, b) => (a.ratio < b.ratio ? a : b));
   const [mlp, cnn] = results;
