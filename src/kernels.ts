@@ -1,14 +1,56 @@
-// Validated, typed entry points to the native SIMD kernels. Each bulk kernel has a synchronous form for
-// small inputs and an `...Async` form that runs off the event loop, split across cores. Async forms borrow
+// Validated, typed entry points to the native SIMD kernels. Each bulk kernel is described once (how the caller's
+// arguments become the addon's, and what the call returns) and exported twice: `name` runs it on the calling
+// thread, for small inputs; `nameAsync` runs it off the event loop on the addon's thread pool. Async forms borrow
 // the arrays given: leave them untouched until the promise settles.
 import { ArgumentError } from './errors';
-import { native } from './native';
+import { BulkKernelName, NativeBulkKernels, native } from './native';
+import { AdamOptions, SgdOptions, adamHyperparameters, sgdHyperparameters } from './optim';
 import {
   outputArray, requireArray, requireF32, requireInteger, requireNumber, requireSameLength,
 } from './validate';
 
-/** The SIMD path this process runs (chosen at load; SPIRT_SIMD=scalar|avx2|avx512|neon forces one) and those it could. */
-export const simd = { path: native.simdPath, available: [...native.simdAvailable] } as const;
+export type { AdamOptions, SgdOptions } from './optim';
+
+/**
+ * The SIMD path this process runs (chosen when the addon loads; SPIRT_SIMD=scalar|avx2|avx512|neon forces one) and
+ * those it could. Getters: reading them loads the addon, importing this module does not.
+ */
+export const simd = {
+  get path(): string {
+    return native().simdPath;
+  },
+  get available(): string[] {
+    return [...native().simdAvailable];
+  },
+};
+
+type NativeArgs<K extends BulkKernelName> = Parameters<NativeBulkKernels[K]>;
+type NativeResult<K extends BulkKernelName> = ReturnType<NativeBulkKernels[K]>;
+
+/**
+ * One bulk kernel: `prepare` validates the caller's arguments into the addon's (throwing ArgumentError before any
+ * work), `finish` makes the caller's result from them and the addon's. Returns the synchronous and async forms.
+ */
+function bulkKernel<K extends BulkKernelName, P extends unknown[], R>(
+  name: K,
+  prepare: (...args: P) => NativeArgs<K>,
+  finish: (args: NativeArgs<K>, result: NativeResult<K>) => R,
+): { sync: (...args: P) => R; async: (...args: P) => Promise<R> } {
+  const asyncName = `${name}Async` as const;
+  return {
+    sync: (...args) => {
+      const a = prepare(...args);
+      return finish(a, (native()[name] as (...x: NativeArgs<K>) => NativeResult<K>)(...a));
+    },
+    async: async (...args) => {
+      const a = prepare(...args);
+      return finish(a, await (native()[asyncName] as unknown as (...x: NativeArgs<K>) => Promise<NativeResult<K>>)(...a));
+    },
+  };
+}
+
+/** The first native argument: the output array the kernel wrote. */
+const written = <T>(args: readonly [T, ...unknown[]]): T => args[0];
 
 function sourcesOf(sources: readonly Float32Array[]): Float32Array[] {
   if (!Array.isArray(sources) || sources.length === 0) {
@@ -19,7 +61,7 @@ function sourcesOf(sources: readonly Float32Array[]): Float32Array[] {
   return [...sources];
 }
 
-function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<number> | null, out?: Float32Array) {
+function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<number> | null, out?: Float32Array): NativeArgs<'weightedSum'> {
   const srcs = sourcesOf(sources);
   let w: Float32Array | null = null;
   if (weights !== null) {
@@ -29,88 +71,45 @@ function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<numbe
     requireSameLength(srcs.length, weights, 'weights');
     w = Float32Array.from(Array.from(weights, (x, i) => requireNumber(x, `weights[${i}]`)));
   }
-  return [outputArray(out, Float32Array, srcs[0].length), srcs, w] as const;
+  return [outputArray(out, Float32Array, srcs[0].length), srcs, w];
 }
 
 /** Element-wise mean of equal-length vectors: the averaging kernel. `out` may be one of the sources. */
-export function mean(sources: readonly Float32Array[], out?: Float32Array): Float32Array {
-  const args = weightedArgs(sources, null, out);
-  native.weightedSum(...args);
-  return args[0];
-}
-export async function meanAsync(sources: readonly Float32Array[], out?: Float32Array): Promise<Float32Array> {
-  const args = weightedArgs(sources, null, out);
-  await native.weightedSum(...args, true);
-  return args[0];
-}
+export const { sync: mean, async: meanAsync } = bulkKernel('weightedSum',
+  (sources: readonly Float32Array[], out?: Float32Array) => weightedArgs(sources, null, out), written);
 
 /** out = sum_j weights[j] * sources[j]. */
-export function weightedSum(sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array): Float32Array {
-  const args = weightedArgs(sources, weights, out);
-  native.weightedSum(...args);
-  return args[0];
-}
-export async function weightedSumAsync(sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array): Promise<Float32Array> {
-  const args = weightedArgs(sources, weights, out);
-  await native.weightedSum(...args, true);
-  return args[0];
-}
+export const { sync: weightedSum, async: weightedSumAsync } = bulkKernel('weightedSum',
+  (sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array) => weightedArgs(sources, weights, out), written);
 
-function axpyArgs(y: Float32Array, a: number, x: Float32Array) {
+/** y += a * x, in place; returns y. */
+export const { sync: axpy, async: axpyAsync } = bulkKernel('axpy',
+  (y: Float32Array, a: number, x: Float32Array): NativeArgs<'axpy'> => {
   requireF32(y, 'y');
   requireSameLength(y.length, requireF32(x, 'x'), 'x');
-  return [y, requireNumber(a, 'a', { finite: false }), x] as const;
-}
-/** y += a * x, in place; returns y. */
-export function axpy(y: Float32Array, a: number, x: Float32Array): Float32Array {
-  native.axpy(...axpyArgs(y, a, x));
-  return y;
-}
-export async function axpyAsync(y: Float32Array, a: number, x: Float32Array): Promise<Float32Array> {
-  await native.axpy(...axpyArgs(y, a, x), true);
-  return y;
-}
+  return [y, requireNumber(a, 'a', { finite: false }), x];
+}, written);
 
-function scaleArgs(x: Float32Array, a: number, out?: Float32Array) {
-  requireF32(x, 'x');
-  return [outputArray(out, Float32Array, x.length), x, requireNumber(a, 'a', { finite: false })] as const;
-}
 /** out = a * x (out may be x). */
-export function scale(x: Float32Array, a: number, out?: Float32Array): Float32Array {
-  const args = scaleArgs(x, a, out);
-  native.scale(...args);
-  return args[0];
-}
-export async function scaleAsync(x: Float32Array, a: number, out?: Float32Array): Promise<Float32Array> {
-  const args = scaleArgs(x, a, out);
-  await native.scale(...args, true);
-  return args[0];
-}
+export const { sync: scale, async: scaleAsync } = bulkKernel('scale',
+  (x: Float32Array, a: number, out?: Float32Array): NativeArgs<'scale'> => {
+  requireF32(x, 'x');
+  return [outputArray(out, Float32Array, x.length), x, requireNumber(a, 'a', { finite: false })];
+}, written);
 
-function dotArgs(a: Float32Array, b: Float32Array) {
+/** Dot product, accumulated in double; the async form gives the same bits (a sum is never split across threads). */
+export const { sync: dot, async: dotAsync } = bulkKernel('dot', (a: Float32Array, b: Float32Array): NativeArgs<'dot'> => {
   requireF32(a, 'a');
   requireSameLength(a.length, requireF32(b, 'b'), 'b');
-  return [a, b] as const;
-}
-/** Dot product, accumulated in double. */
-export function dot(a: Float32Array, b: Float32Array): number {
-  return native.dot(...dotArgs(a, b)) as number;
-}
-export function dotAsync(a: Float32Array, b: Float32Array): Promise<number> {
-  return native.dot(...dotArgs(a, b), true) as Promise<number>;
-}
+  return [a, b];
+}, (_, r) => r);
 
-export function l2Norm(x: Float32Array): number {
-  return Math.sqrt(native.sumSq(requireF32(x, 'x')) as number);
-}
-export async function l2NormAsync(x: Float32Array): Promise<number> {
-  return Math.sqrt(await (native.sumSq(requireF32(x, 'x'), true) as Promise<number>));
-}
+export const { sync: l2Norm, async: l2NormAsync } = bulkKernel('sumSq',
+  (x: Float32Array): NativeArgs<'sumSq'> => [requireF32(x, 'x')], (_, r) => Math.sqrt(r));
 
 /** max |x|; NaN when x holds a NaN; 0 for an empty array. */
-export function maxAbs(x: Float32Array): number {
-  return native.maxAbs(requireF32(x, 'x')) as number;
-}
+export const { sync: maxAbs, async: maxAbsAsync } = bulkKernel('maxAbs',
+  (x: Float32Array): NativeArgs<'maxAbs'> => [requireF32(x, 'x')], (_, r) => r);
 
 /**
  * Scales all tensors together so their global L2 norm is at most maxNorm (coefficient maxNorm / (norm + 1e-6),
@@ -119,142 +118,60 @@ export function maxAbs(x: Float32Array): number {
 export function clipByGlobalNorm(tensors: readonly Float32Array[], maxNorm: number): number {
   if (!Array.isArray(tensors)) throw new ArgumentError('ERR_ARGUMENT', 'tensors must be an array of Float32Array');
   tensors.forEach((t, i) => requireF32(t, `tensors[${i}]`));
-  return native.clipByGlobalNorm([...tensors], requireNumber(maxNorm, 'maxNorm', { min: 0 }));
+  return native().clipByGlobalNorm([...tensors], requireNumber(maxNorm, 'maxNorm', { min: 0 }));
 }
 
-export interface SgdOptions {
-  lr: number;
-  /** momentum factor; > 0 needs `velocity` */
-  momentum?: number;
-  /** velocity buffer (starts at zero), updated in place */
-  velocity?: Float32Array;
-  dampening?: number;
-  nesterov?: boolean;
-  /** L2 penalty added to the gradient */
-  weightDecay?: number;
-}
-
-/** Validated SGD hyperparameters with defaults: shared by the kernel and TENSOR.SGD. */
-export function sgdHyperparameters(o: Omit<SgdOptions, 'velocity'>) {
-  const momentum = requireNumber(o.momentum ?? 0, 'momentum', { min: 0 });
-  if (o.nesterov && !(momentum > 0)) throw new ArgumentError('ERR_ARGUMENT', 'nesterov needs momentum > 0');
-  return {
-    lr: requireNumber(o.lr, 'lr', { min: 0 }), momentum,
-    dampening: requireNumber(o.dampening ?? 0, 'dampening', { min: 0, max: 1 }),
-    weightDecay: requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }), nesterov: Boolean(o.nesterov),
-  };
-}
-
-function sgdArgs(param: Float32Array, grad: Float32Array, o: SgdOptions) {
+/** SGD step in place (PyTorch semantics, velocity starting at zero); returns param. */
+export const { sync: sgdStep, async: sgdStepAsync } = bulkKernel('sgd',
+  (param: Float32Array, grad: Float32Array, options: SgdOptions): NativeArgs<'sgd'> => {
   requireF32(param, 'param');
   requireSameLength(param.length, requireF32(grad, 'grad'), 'grad');
-  const h = sgdHyperparameters(o);
-  if (h.momentum > 0 && o.velocity === undefined) throw new ArgumentError('ERR_ARGUMENT', 'momentum > 0 needs a velocity buffer');
-  const velocity = o.velocity === undefined ? null : requireF32(o.velocity, 'velocity');
+  const h = sgdHyperparameters(options);
+  if (h.momentum > 0 && options.velocity === undefined) throw new ArgumentError('ERR_ARGUMENT', 'momentum > 0 needs a velocity buffer');
+  const velocity = options.velocity === undefined ? null : requireF32(options.velocity, 'velocity');
   if (velocity) requireSameLength(param.length, velocity, 'velocity');
-  return [param, grad, velocity, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov] as const;
-}
-/** SGD step in place (PyTorch semantics, velocity starting at zero). */
-export function sgdStep(param: Float32Array, grad: Float32Array, options: SgdOptions): Float32Array {
-  native.sgd(...sgdArgs(param, grad, options));
-  return param;
-}
-export async function sgdStepAsync(param: Float32Array, grad: Float32Array, options: SgdOptions): Promise<Float32Array> {
-  await native.sgd(...sgdArgs(param, grad, options), true);
-  return param;
-}
+  return [param, grad, velocity, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov];
+}, written);
 
-export interface AdamOptions {
-  lr: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
-  weightDecay?: number;
-  /** true: AdamW (decoupled weight decay); false: Adam with L2 added to the gradient */
-  decoupled?: boolean;
-  /** 1-based step number, for bias correction */
-  step: number;
-}
 export interface AdamState {
   m: Float32Array;
   v: Float32Array;
 }
 
-/** Validated Adam hyperparameters with defaults: shared by the kernel and TENSOR.ADAM. */
-export function adamHyperparameters(o: AdamOptions) {
-  return {
-    lr: requireNumber(o.lr, 'lr', { min: 0 }),
-    beta1: requireNumber(o.beta1 ?? 0.9, 'beta1', { min: 0, max: 0.999999999 }),
-    beta2: requireNumber(o.beta2 ?? 0.999, 'beta2', { min: 0, max: 0.999999999 }),
-    eps: requireNumber(o.eps ?? 1e-8, 'eps', { min: Number.MIN_VALUE }),
-    weightDecay: requireNumber(o.weightDecay ?? 0, 'weightDecay', { min: 0 }),
-    decoupled: Boolean(o.decoupled),
-    step: requireInteger(o.step, 'step', 1),
-  };
-}
-
-function adamArgs(param: Float32Array, grad: Float32Array, state: AdamState, o: AdamOptions) {
+/** Adam / AdamW step in place, bias-corrected; returns param. */
+export const { sync: adamStep, async: adamStepAsync } = bulkKernel('adam',
+  (param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): NativeArgs<'adam'> => {
   requireF32(param, 'param');
   const n = param.length;
   requireSameLength(n, requireF32(grad, 'grad'), 'grad');
   if (!state) throw new ArgumentError('ERR_ARGUMENT', 'Adam needs a state {m, v}');
   requireSameLength(n, requireF32(state.m, 'state.m'), 'state.m');
   requireSameLength(n, requireF32(state.v, 'state.v'), 'state.v');
-  const h = adamHyperparameters(o);
-  return [param, grad, state.m, state.v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step] as const;
-}
-/** Adam / AdamW step in place, bias-corrected. */
-export function adamStep(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Float32Array {
-  native.adam(...adamArgs(param, grad, state, options));
-  return param;
-}
-export async function adamStepAsync(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Promise<Float32Array> {
-  await native.adam(...adamArgs(param, grad, state, options), true);
-  return param;
+  const h = adamHyperparameters(options);
+  return [param, grad, state.m, state.v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step];
+}, written);
+
+/** A dtype conversion: `out` (a new array when omitted) receives `input` converted element by element. */
+function conversion<K extends 'f32ToF16' | 'f16ToF32' | 'f32ToBf16' | 'bf16ToF32'>(
+  name: K, inputType: typeof Float32Array | typeof Uint16Array, inputName: string,
+  outputType: typeof Float32Array | typeof Uint16Array,
+) {
+  type In = NativeArgs<K>[1];
+  type Out = NativeArgs<K>[0];
+  return bulkKernel(name, (input: In, out?: Out) =>
+    [outputArray(out, outputType, requireArray<In>(input, inputType, inputName).length), input] as NativeArgs<K>,
+  (args) => args[0] as Out);
 }
 
 /** float32 -> IEEE float16 bit patterns, round to nearest even. */
-export function toFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
-  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  native.f32ToF16(o, x);
-  return o;
-}
-export async function toFloat16Async(x: Float32Array, out?: Uint16Array): Promise<Uint16Array> {
-  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  await native.f32ToF16(o, x, true);
-  return o;
-}
-export function fromFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
-  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  native.f16ToF32(o, h);
-  return o;
-}
-export async function fromFloat16Async(h: Uint16Array, out?: Float32Array): Promise<Float32Array> {
-  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  await native.f16ToF32(o, h, true);
-  return o;
-}
-export function toBFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
-  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  native.f32ToBf16(o, x);
-  return o;
-}
-export async function toBFloat16Async(x: Float32Array, out?: Uint16Array): Promise<Uint16Array> {
-  const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
-  await native.f32ToBf16(o, x, true);
-  return o;
-}
-export function fromBFloat16(h: Uint16Array, out?: Float32Array): Float32Array {
-  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  native.bf16ToF32(o, h);
-  return o;
-}
+export const { sync: toFloat16, async: toFloat16Async } = conversion('f32ToF16', Float32Array, 'x', Uint16Array);
 
-export async function fromBFloat16Async(h: Uint16Array, out?: Float32Array): Promise<Float32Array> {
-  const o = outputArray(out, Float32Array, requireArray<Uint16Array>(h, Uint16Array, 'h').length);
-  await native.bf16ToF32(o, h, true);
-  return o;
-}
+export const { sync: fromFloat16, async: fromFloat16Async } = conversion('f16ToF32', Uint16Array, 'h', Float32Array);
+
+/** float32 -> bfloat16 bit patterns, round to nearest even. */
+export const { sync: toBFloat16, async: toBFloat16Async } = conversion('f32ToBf16', Float32Array, 'x', Uint16Array);
+
+export const { sync: fromBFloat16, async: fromBFloat16Async } = conversion('bf16ToF32', Uint16Array, 'h', Float32Array);
 
 export interface QuantizedInt8 {
   values: Int8Array;
@@ -268,24 +185,18 @@ export function quantizeInt8(x: Float32Array, options: { scale?: number; out?: I
   const values = outputArray(options.out, Int8Array, x.length);
   let s = options.scale;
   if (s === undefined) {
-    const m = native.maxAbs(x) as number;
+    const m = native().maxAbs(x);
     if (!Number.isFinite(m)) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick an int8 scale for data holding NaN or Inf');
     s = m > 0 ? Math.fround(m / 127) : 1; // float32, as the kernel holds it
   }
-  native.quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
+  native().quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
   return { values, scale: s };
 }
 
-export function dequantizeInt8(q: Int8Array, scale: number, out?: Float32Array): Float32Array {
-  const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
-  native.dequantizeI8(o, q, requireNumber(scale, 'scale'));
-  return o;
-}
-export async function dequantizeInt8Async(q: Int8Array, scale: number, out?: Float32Array): Promise<Float32Array> {
-  const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
-  await native.dequantizeI8(o, q, requireNumber(scale, 'scale'), true);
-  return o;
-}
+/** x = q * scale. */
+export const { sync: dequantizeInt8, async: dequantizeInt8Async } = bulkKernel('dequantizeI8',
+  (q: Int8Array, scale: number, out?: Float32Array): NativeArgs<'dequantizeI8'> =>
+  [outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length), q, requireNumber(scale, 'scale')], written);
 
 export interface SparseGradient {
   /** ascending element indices */
@@ -305,7 +216,7 @@ export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: F
   const kk = Math.min(requireInteger(k, 'k', 0), grad.length);
   const indices = new Uint32Array(kk);
   const values = new Float32Array(kk);
-  native.topK(grad, residual, kk, indices, values);
+  native().topK(grad, residual, kk, indices, values);
   return { indices, values, length: grad.length };
 }
 
@@ -319,27 +230,20 @@ export interface GemmOptions {
   beta?: number;
 }
 
-function gemmArgs(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C: Float32Array | undefined, o: GemmOptions) {
+/**
+ * Dense row-major matrix product C (m x n) = alpha * op(A) (m x k) . op(B) (k x n) + beta * C, single-threaded;
+ * gemmAsync splits C's rows across the thread pool.
+ */
+export const { sync: gemm, async: gemmAsync } = bulkKernel('sgemm',
+  (m: number, n: number, k: number, A: Float32Array, B: Float32Array, C?: Float32Array,
+  options: GemmOptions = {}): NativeArgs<'sgemm'> => {
   requireInteger(m, 'm', 0);
   requireInteger(n, 'n', 0);
   requireInteger(k, 'k', 0);
   requireSameLength(m * k, requireF32(A, 'A'), 'A');
   requireSameLength(k * n, requireF32(B, 'B'), 'B');
   const c = outputArray(C, Float32Array, m * n, 'C');
-  const ta = Boolean(o.transA), tb = Boolean(o.transB);
-  return [ta, tb, m, n, k, requireNumber(o.alpha ?? 1, 'alpha'), A, ta ? m : k, B, tb ? k : n,
-    requireNumber(o.beta ?? 0, 'beta'), c, n] as const;
-}
-
-/** Dense row-major matrix product C (m x n) = alpha * op(A) (m x k) . op(B) (k x n) + beta * C, single-threaded. */
-export function gemm(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C?: Float32Array, options: GemmOptions = {}): Float32Array {
-  const args = gemmArgs(m, n, k, A, B, C, options);
-  native.sgemm(...args);
-  return args[11];
-}
-/** gemm with C's rows split across threads, off the event loop. */
-export async function gemmAsync(m: number, n: number, k: number, A: Float32Array, B: Float32Array, C?: Float32Array, options: GemmOptions = {}): Promise<Float32Array> {
-  const args = gemmArgs(m, n, k, A, B, C, options);
-  await native.sgemm(...args, true);
-  return args[11];
-}
+  const ta = Boolean(options.transA), tb = Boolean(options.transB);
+  const alpha = requireNumber(options.alpha ?? 1, 'alpha'), beta = requireNumber(options.beta ?? 0, 'beta');
+  return [ta, tb, m, n, k, alpha, A, ta ? m : k, B, tb ? k : n, beta, c, n];
+}, (args) => args[11]);

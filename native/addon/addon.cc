@@ -1,72 +1,97 @@
 // Node-API bindings for the spirt kernels. Arguments arrive already validated by src/native.ts callers
 // (src/kernels.ts); the checks here only guarantee memory safety (types and lengths), never semantics.
+// Each bulk kernel is described once (its arguments read into a Job) and exported twice: `name` runs it on the
+// calling thread, `nameAsync` returns a promise and runs it on the thread pool.
 #include <napi.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "model_binding.h"
+#include "addon.h"
 #include "spirt_kernels.h"
+#include "thread_pool.h"
 
 namespace {
 
-const spirt_kernels *K = nullptr;
+using spirt_addon::Data;
 
-// A kernel call split into element ranges: run(begin, end) returns a partial that combine() folds.
-struct Job {
-  size_t n = 0;
-  std::function<double(size_t, size_t)> run;
-  enum Combine { None, Sum, Max } combine = None;
-  size_t min_chunk = 1 << 16;  // smallest range worth a thread of its own
-  // set by a range that could not run (worker threads must not throw); reported as failure_message
-  std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
-  const char *failure_message = "kernel failed";
+// How a kernel's element range may be divided between threads.
+enum class Split {
+  Ranges,       // element-wise: independent ranges
+  MaxOfRanges,  // partial maxima, combined (NaN wins)
+  Never,        // a sum: one range, so its bits do not depend on the thread count
 };
 
-double RunRange(const Job &job, unsigned threads) {
-  size_t parts = std::min<size_t>(threads, std::max<size_t>(1, job.n / job.min_chunk));
+// One kernel call over n elements (rows, for GEMM): run(begin, end) computes a range and returns its partial
+// result, or throws std::exception.
+struct Job {
+  using Run = std::function<double(size_t, size_t)>;
+  Job(size_t elements, Run r, Split s = Split::Ranges, bool result = false)
+      : n(elements), run(std::move(r)), has_result(result), split(s) {}
+  // A reduction: its result is the job's value.
+  static Job Reduction(size_t elements, Split s, Run r) { return Job(elements, std::move(r), s, true); }
+
+  size_t n;
+  Run run;
+  bool has_result;
+  Split split;
+  size_t min_chunk = 1 << 16;  // smallest range worth a thread of its own
+};
+
+// The job over ranges split across the thread pool (a pool thread calls this).
+double RunSplit(const Job &job) {
+  const size_t parts = job.split == Split::Never ? 1 : std::min(spirt_addon::PoolSize(), std::max<size_t>(1, job.n / job.min_chunk));
   if (parts <= 1) return job.run(0, job.n);
   size_t chunk = (job.n + parts - 1) / parts;
   if (chunk >= 64) chunk = (chunk + 63) & ~size_t(63);  // keeps element ranges vector-aligned
   std::vector<double> partial(parts, 0.0);
-  std::vector<std::thread> pool;
-  for (size_t p = 1; p < parts; p++) {
-    size_t b = std::min(job.n, p * chunk), e = std::min(job.n, (p + 1) * chunk);
-    pool.emplace_back([&, p, b, e] { partial[p] = job.run(b, e); });
-  }
-  partial[0] = job.run(0, std::min(job.n, chunk));
-  for (auto &t : pool) t.join();
+  spirt_addon::ParallelFor(parts, [&](size_t p) {
+    partial[p] = job.run(std::min(job.n, p * chunk), std::min(job.n, (p + 1) * chunk));
+  });
   double out = partial[0];
-  for (size_t p = 1; p < parts; p++) {
-    if (job.combine == Job::Sum) out += partial[p];
-    else if (job.combine == Job::Max) out = (std::isnan(out) || std::isnan(partial[p])) ? NAN : std::max(out, partial[p]);
-  }
+  for (size_t p = 1; p < parts && job.split == Split::MaxOfRanges; p++)
+    out = (std::isnan(out) || std::isnan(partial[p])) ? NAN : std::max(out, partial[p]);
   return out;
 }
 
-// Runs a job synchronously, or on the libuv pool (split across cores) when the last argument is `true`.
-Napi::Value Dispatch(const Napi::CallbackInfo &info, Job job, std::vector<Napi::Value> keep, size_t async_arg) {
-  Napi::Env env = info.Env();
-  const bool has_result = job.combine != Job::None;
-  if (info.Length() > async_arg && info[async_arg].ToBoolean().Value()) {
-    auto task = [job](std::string &error) {
-      double r = RunRange(job, std::max(1u, std::thread::hardware_concurrency()));
-      if (*job.failed) error = job.failure_message;
-      return r;
-    };
-    return spirt_addon::RunAsync(env, task, keep, [has_result](Napi::Env e, double r) {
-      return has_result ? Napi::Value(Napi::Number::New(e, r)) : e.Undefined();
-    });
+Napi::Value ResultOf(Napi::Env env, const Job &job, double r) {
+  return job.has_result ? Napi::Value(Napi::Number::New(env, r)) : env.Undefined();
+}
+
+// A kernel's arguments read into a Job; `keep` receives the arrays an asynchronous run must keep alive.
+using JobBuilder = Job (*)(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep);
+
+// `name(...)`: the whole job on the calling thread.
+template <JobBuilder Build>
+Napi::Value RunSync(const Napi::CallbackInfo &info) {
+  std::vector<Napi::Value> keep;
+  const Job job = Build(info, Data(info.Env()).kernels, keep);
+  try {
+    return ResultOf(info.Env(), job, job.run(0, job.n));
+  } catch (const std::exception &e) {
+    throw Napi::Error::New(info.Env(), std::string("spirt native: ") + e.what());
   }
-  double r = job.run(0, job.n);
-  if (*job.failed) throw Napi::Error::New(env, std::string("spirt native: ") + job.failure_message);
-  return has_result ? Napi::Value(Napi::Number::New(env, r)) : env.Undefined();
+}
+
+// `nameAsync(...)`: a promise; the job runs on the thread pool, split across it.
+template <JobBuilder Build>
+Napi::Value RunInBackground(const Napi::CallbackInfo &info) {
+  std::vector<Napi::Value> keep;
+  auto job = std::make_shared<Job>(Build(info, Data(info.Env()).kernels, keep));
+  return spirt_addon::RunAsync(info.Env(), [job] { return RunSplit(*job); }, keep,
+                               [job](Napi::Env env, double r) { return ResultOf(env, *job, r); });
+}
+
+// Exports the kernel twice: `name` (synchronous) and `nameAsync` (a promise).
+template <JobBuilder Build>
+void ExportKernel(Napi::Env env, Napi::Object exports, const std::string &name) {
+  exports[name] = Napi::Function::New(env, RunSync<Build>, name);
+  exports[name + "Async"] = Napi::Function::New(env, RunInBackground<Build>, name + "Async");
 }
 
 template <typename T, napi_typedarray_type Type>
@@ -88,12 +113,12 @@ void SameLength(const Napi::CallbackInfo &info, size_t a, size_t b) {
   if (a != b) throw Napi::RangeError::New(info.Env(), "spirt native: length mismatch");
 }
 
-// weightedSum(out, srcs[], weights|null, async?)
-Napi::Value WeightedSum(const Napi::CallbackInfo &info) {
+// weightedSum(out, srcs[], weights|null)
+Job WeightedSum(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto out = F32(info, 0, "out");
   if (!info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "spirt native: sources must be an array");
   auto list = info[1].As<Napi::Array>();
-  std::vector<Napi::Value> keep{out, list};
+  keep = {out, list};
   auto srcs = std::make_shared<std::vector<const float *>>();
   for (uint32_t j = 0; j < list.Length(); j++) {
     Napi::Value v = list[j];
@@ -110,72 +135,58 @@ Napi::Value WeightedSum(const Napi::CallbackInfo &info) {
     weights->assign(w.Data(), w.Data() + w.ElementLength());
   }
   float *o = out.Data();
-  Job job;
-  job.n = out.ElementLength();
-  job.run = [o, srcs, weights](size_t b, size_t e) {
+  return Job(out.ElementLength(), [k, o, srcs, weights](size_t b, size_t e) {
     std::vector<const float *> shifted(srcs->size());
     for (size_t j = 0; j < srcs->size(); j++) shifted[j] = (*srcs)[j] + b;
-    K->weighted_sum(o + b, shifted.data(), weights->empty() ? nullptr : weights->data(), shifted.size(), e - b);
+    k->weighted_sum(o + b, shifted.data(), weights->empty() ? nullptr : weights->data(), shifted.size(), e - b);
     return 0.0;
-  };
-  return Dispatch(info, std::move(job), keep, 3);
+  });
 }
 
-// axpy(y, a, x, async?)
-Napi::Value Axpy(const Napi::CallbackInfo &info) {
+// axpy(y, a, x)
+Job Axpy(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto y = F32(info, 0, "y");
   float a = (float)Num(info, 1, "a");
   auto x = F32(info, 2, "x");
   SameLength(info, y.ElementLength(), x.ElementLength());
+  keep = {y, x};
   float *py = y.Data();
   const float *px = x.Data();
-  Job job;
-  job.n = y.ElementLength();
-  job.run = [=](size_t b, size_t e) { K->axpy(py + b, a, px + b, e - b); return 0.0; };
-  return Dispatch(info, std::move(job), {y, x}, 3);
+  return Job(y.ElementLength(), [=](size_t b, size_t e) { k->axpy(py + b, a, px + b, e - b); return 0.0; });
 }
 
-// dot(a, b, async?)
-Napi::Value Dot(const Napi::CallbackInfo &info) {
+// dot(a, b)
+Job Dot(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto a = F32(info, 0, "a");
   auto b = F32(info, 1, "b");
   SameLength(info, a.ElementLength(), b.ElementLength());
+  keep = {a, b};
   const float *pa = a.Data(), *pb = b.Data();
-  Job job;
-  job.n = a.ElementLength();
-  job.combine = Job::Sum;
-  job.run = [=](size_t s, size_t e) { return K->dot(pa + s, pb + s, e - s); };
-  return Dispatch(info, std::move(job), {a, b}, 2);
+  return Job::Reduction(a.ElementLength(), Split::Never, [=](size_t s, size_t e) { return k->dot(pa + s, pb + s, e - s); });
 }
 
-// sumsq(x, async?)
-Napi::Value SumSq(const Napi::CallbackInfo &info) {
+// sumSq(x)
+Job SumSq(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto x = F32(info, 0, "x");
+  keep = {x};
   const float *px = x.Data();
-  Job job;
-  job.n = x.ElementLength();
-  job.combine = Job::Sum;
-  job.run = [=](size_t s, size_t e) { return K->sumsq(px + s, e - s); };
-  return Dispatch(info, std::move(job), {x}, 1);
+  return Job::Reduction(x.ElementLength(), Split::Never, [=](size_t s, size_t e) { return k->sumsq(px + s, e - s); });
 }
 
-// maxAbs(x, async?)
-Napi::Value MaxAbs(const Napi::CallbackInfo &info) {
+// maxAbs(x)
+Job MaxAbs(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto x = F32(info, 0, "x");
+  keep = {x};
   const float *px = x.Data();
-  Job job;
-  job.n = x.ElementLength();
-  job.combine = Job::Max;
-  job.run = [=](size_t s, size_t e) { return (double)K->maxabs(px + s, e - s); };
-  return Dispatch(info, std::move(job), {x}, 1);
+  return Job::Reduction(x.ElementLength(), Split::MaxOfRanges, [=](size_t s, size_t e) { return (double)k->maxabs(px + s, e - s); });
 }
 
-// sgd(param, grad, velocity|null, lr, momentum, dampening, weightDecay, nesterov, async?)
-Napi::Value Sgd(const Napi::CallbackInfo &info) {
+// sgd(param, grad, velocity|null, lr, momentum, dampening, weightDecay, nesterov, firstStep)
+Job Sgd(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto param = F32(info, 0, "param");
   auto grad = F32(info, 1, "grad");
   SameLength(info, param.ElementLength(), grad.ElementLength());
-  std::vector<Napi::Value> keep{param, grad};
+  keep = {param, grad};
   float *pv = nullptr;
   if (!info[2].IsNull() && !info[2].IsUndefined()) {
     auto vel = F32(info, 2, "velocity");
@@ -184,17 +195,15 @@ Napi::Value Sgd(const Napi::CallbackInfo &info) {
     keep.push_back(vel);
   }
   spirt_sgd_params p{(float)Num(info, 3, "lr"), (float)Num(info, 4, "momentum"), (float)Num(info, 5, "dampening"),
-                     (float)Num(info, 6, "weightDecay"), info[7].ToBoolean().Value() ? 1 : 0};
+                     (float)Num(info, 6, "weightDecay"), info[7].ToBoolean().Value() ? 1 : 0,
+                     info[8].ToBoolean().Value() ? 1 : 0};
   float *pp = param.Data();
   const float *pg = grad.Data();
-  Job job;
-  job.n = param.ElementLength();
-  job.run = [=](size_t b, size_t e) { K->sgd(pp + b, pg + b, pv ? pv + b : nullptr, e - b, &p); return 0.0; };
-  return Dispatch(info, std::move(job), keep, 8);
+  return Job(param.ElementLength(), [=](size_t b, size_t e) { k->sgd(pp + b, pg + b, pv ? pv + b : nullptr, e - b, &p); return 0.0; });
 }
 
-// adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, async?)
-Napi::Value Adam(const Napi::CallbackInfo &info) {
+// adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step)
+Job Adam(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto param = F32(info, 0, "param");
   auto grad = F32(info, 1, "grad");
   auto m = F32(info, 2, "m");
@@ -203,6 +212,7 @@ Napi::Value Adam(const Napi::CallbackInfo &info) {
   SameLength(info, n, grad.ElementLength());
   SameLength(info, n, m.ElementLength());
   SameLength(info, n, v.ElementLength());
+  keep = {param, grad, m, v};
   double step = Num(info, 10, "step");
   if (!(step >= 1) || step != std::floor(step)) throw Napi::RangeError::New(info.Env(), "spirt native: step must be >= 1");
   spirt_adam_params p{(float)Num(info, 4, "lr"), (float)Num(info, 5, "beta1"), (float)Num(info, 6, "beta2"),
@@ -210,46 +220,39 @@ Napi::Value Adam(const Napi::CallbackInfo &info) {
                       info[9].ToBoolean().Value() ? 1 : 0, (uint64_t)step};
   float *pp = param.Data(), *pm = m.Data(), *pvv = v.Data();
   const float *pg = grad.Data();
-  Job job;
-  job.n = n;
-  job.run = [=](size_t b, size_t e) { K->adam(pp + b, pg + b, pm + b, pvv + b, e - b, &p); return 0.0; };
-  return Dispatch(info, std::move(job), {param, grad, m, v}, 11);
+  return Job(n, [=](size_t b, size_t e) { k->adam(pp + b, pg + b, pm + b, pvv + b, e - b, &p); return 0.0; });
 }
 
-// Conversions: (out, in, async?)
+// Conversions: (out, in)
 template <typename Out, typename In, napi_typedarray_type OT, napi_typedarray_type IT,
           void (*const spirt_kernels::*Fn)(Out *, const In *, size_t)>
-Napi::Value Convert(const Napi::CallbackInfo &info) {
+Job Convert(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto out = Arr<Out, OT>(info, 0, "out");
   auto in = Arr<In, IT>(info, 1, "in");
   SameLength(info, out.ElementLength(), in.ElementLength());
+  keep = {out, in};
   Out *po = out.Data();
   const In *pi = in.Data();
-  Job job;
-  job.n = in.ElementLength();
-  job.run = [=](size_t b, size_t e) { (K->*Fn)(po + b, pi + b, e - b); return 0.0; };
-  return Dispatch(info, std::move(job), {out, in}, 2);
+  return Job(in.ElementLength(), [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, e - b); return 0.0; });
 }
 
-// (out, in, s, async?): scale, int8 quantization and dequantization, element-wise with one scalar
+// (out, in, s): scale, int8 quantization and dequantization, element-wise with one scalar
 template <typename Out, typename In, napi_typedarray_type OT, napi_typedarray_type IT,
           void (*const spirt_kernels::*Fn)(Out *, const In *, float, size_t)>
-Napi::Value ConvertScaled(const Napi::CallbackInfo &info) {
+Job ConvertScaled(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto out = Arr<Out, OT>(info, 0, "out");
   auto in = Arr<In, IT>(info, 1, "in");
   const float s = (float)Num(info, 2, "scale");
   SameLength(info, out.ElementLength(), in.ElementLength());
+  keep = {out, in};
   Out *po = out.Data();
   const In *pi = in.Data();
-  Job job;
-  job.n = in.ElementLength();
-  job.run = [=](size_t b, size_t e) { (K->*Fn)(po + b, pi + b, s, e - b); return 0.0; };
-  return Dispatch(info, std::move(job), {out, in}, 3);
+  return Job(in.ElementLength(), [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, s, e - b); return 0.0; });
 }
 
-// sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, async?): C = alpha op(A) op(B) + beta C,
-// op(A) m x k, op(B) k x n. The async form splits C's rows across threads.
-Napi::Value Sgemm(const Napi::CallbackInfo &info) {
+// sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc): C = alpha op(A) op(B) + beta C, op(A) m x k,
+// op(B) k x n. Split across threads by rows of C.
+Job Sgemm(const Napi::CallbackInfo &info, const spirt_kernels *kern, std::vector<Napi::Value> &keep) {
   const int ta = info[0].ToBoolean().Value(), tb = info[1].ToBoolean().Value();
   const double dims[] = {Num(info, 2, "m"), Num(info, 3, "n"), Num(info, 4, "k"), Num(info, 7, "lda"), Num(info, 9, "ldb"),
                          Num(info, 12, "ldc")};
@@ -267,20 +270,18 @@ Napi::Value Sgemm(const Napi::CallbackInfo &info) {
   if (!fits(ta ? k : m, ta ? m : k, lda, A.ElementLength()) || !fits(tb ? n : k, tb ? k : n, ldb, B.ElementLength()) ||
       !fits(m, n, ldc, C.ElementLength()))
     throw Napi::RangeError::New(info.Env(), "spirt native: GEMM operand too small for its sizes and leading dimension");
+  keep = {A, B, C};
   const float alpha = (float)Num(info, 5, "alpha"), beta = (float)Num(info, 10, "beta");
   const float *pa = A.Data(), *pb = B.Data();
   float *pc = C.Data();
-  Job job;
-  job.n = m;
-  job.min_chunk = 64;
-  job.failure_message = "out of memory for GEMM packing buffers";
-  auto failed = job.failed;
-  job.run = [=](size_t b, size_t e) {
+  Job job(m, [=](size_t b, size_t e) {
     const float *a_rows = ta ? pa + b : pa + b * lda;  // rows of op(A) are columns of A when transposed
-    if (K->sgemm(ta, tb, e - b, n, k, alpha, a_rows, lda, pb, ldb, beta, pc + b * ldc, ldc)) *failed = true;
+    if (kern->sgemm(ta, tb, e - b, n, k, alpha, a_rows, lda, pb, ldb, beta, pc + b * ldc, ldc))
+      throw std::runtime_error("out of memory for GEMM packing buffers");
     return 0.0;
-  };
-  return Dispatch(info, std::move(job), {A, B, C}, 13);
+  });
+  job.min_chunk = 64;
+  return job;
 }
 
 // topK(grad, residual, k, indices, values) -> count
@@ -294,7 +295,8 @@ Napi::Value TopK(const Napi::CallbackInfo &info) {
   size_t kk = (size_t)std::min<double>(k, (double)grad.ElementLength());
   if (!(k >= 0) || idx.ElementLength() < kk || vals.ElementLength() < kk)
     throw Napi::RangeError::New(info.Env(), "spirt native: top-k outputs are too short");
-  long r = spirt_topk_error_feedback(K, grad.Data(), residual.Data(), grad.ElementLength(), kk, idx.Data(), vals.Data());
+  long r = spirt_topk_error_feedback(Data(info.Env()).kernels, grad.Data(), residual.Data(), grad.ElementLength(), kk,
+                                     idx.Data(), vals.Data());
   if (r < 0) throw Napi::Error::New(info.Env(), "spirt native: out of memory in top-k");
   return Napi::Number::New(info.Env(), (double)r);
 }
@@ -313,84 +315,48 @@ Napi::Value ClipByGlobalNorm(const Napi::CallbackInfo &info) {
     ptrs.push_back(a.Data());
     lens.push_back(a.ElementLength());
   }
-  double norm = spirt_clip_by_global_norm(K, ptrs.data(), lens.data(), ptrs.size(), Num(info, 1, "maxNorm"));
+  double norm = spirt_clip_by_global_norm(Data(info.Env()).kernels, ptrs.data(), lens.data(), ptrs.size(), Num(info, 1, "maxNorm"));
   return Napi::Number::New(info.Env(), norm);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const char *error = "unknown";
-  K = spirt_kernels_select(&error);
-  if (!K) throw Napi::Error::New(env, std::string("spirt: ") + error);
+  const spirt_kernels *kernels = spirt_kernels_select(&error);
+  if (!kernels) throw Napi::Error::New(env, std::string("spirt: ") + error);
+  size_t threads;
+  try {
+    threads = spirt_addon::ConfiguredThreads();  // checked at load; the pool itself starts on first use
+  } catch (const std::exception &e) {
+    throw Napi::Error::New(env, std::string("spirt: ") + e.what());
+  }
+  spirt_addon::SetUpEnvironment(env, kernels);
   auto available = Napi::Array::New(env);
   uint32_t i = 0;
   for (const char *const *n = spirt_kernels_available(); *n; n++) available[i++] = Napi::String::New(env, *n);
-  exports["simdPath"] = Napi::String::New(env, K->name);
+  exports["simdPath"] = Napi::String::New(env, kernels->name);
   exports["simdAvailable"] = available;
-  exports["weightedSum"] = Napi::Function::New(env, WeightedSum);
-  exports["axpy"] = Napi::Function::New(env, Axpy);
-  exports["scale"] = Napi::Function::New(
-      env, ConvertScaled<float, float, napi_float32_array, napi_float32_array, &spirt_kernels::scale>);
-  exports["dot"] = Napi::Function::New(env, Dot);
-  exports["sumSq"] = Napi::Function::New(env, SumSq);
-  exports["maxAbs"] = Napi::Function::New(env, MaxAbs);
-  exports["sgd"] = Napi::Function::New(env, Sgd);
-  exports["adam"] = Napi::Function::New(env, Adam);
-  exports["f32ToF16"] = Napi::Function::New(
-      env, Convert<uint16_t, float, napi_uint16_array, napi_float32_array, &spirt_kernels::f32_to_f16>);
-  exports["f16ToF32"] = Napi::Function::New(
-      env, Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::f16_to_f32>);
-  exports["f32ToBf16"] = Napi::Function::New(
-      env, Convert<uint16_t, float, napi_uint16_array, napi_float32_array, &spirt_kernels::f32_to_bf16>);
-  exports["bf16ToF32"] = Napi::Function::New(
-      env, Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::bf16_to_f32>);
-  exports["quantizeI8"] = Napi::Function::New(
-      env, ConvertScaled<int8_t, float, napi_int8_array, napi_float32_array, &spirt_kernels::quantize_i8>);
-  exports["dequantizeI8"] = Napi::Function::New(
-      env, ConvertScaled<float, int8_t, napi_float32_array, napi_int8_array, &spirt_kernels::dequantize_i8>);
-  exports["topK"] = Napi::Function::New(env, TopK);
-  exports["sgemm"] = Napi::Function::New(env, Sgemm);
+  exports["threads"] = Napi::Number::New(env, (double)threads);
+  ExportKernel<WeightedSum>(env, exports, "weightedSum");
+  ExportKernel<Axpy>(env, exports, "axpy");
+  ExportKernel<ConvertScaled<float, float, napi_float32_array, napi_float32_array, &spirt_kernels::scale>>(env, exports, "scale");
+  ExportKernel<Dot>(env, exports, "dot");
+  ExportKernel<SumSq>(env, exports, "sumSq");
+  ExportKernel<MaxAbs>(env, exports, "maxAbs");
+  ExportKernel<Sgd>(env, exports, "sgd");
+  ExportKernel<Adam>(env, exports, "adam");
+  ExportKernel<Convert<uint16_t, float, napi_uint16_array, napi_float32_array, &spirt_kernels::f32_to_f16>>(env, exports, "f32ToF16");
+  ExportKernel<Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::f16_to_f32>>(env, exports, "f16ToF32");
+  ExportKernel<Convert<uint16_t, float, napi_uint16_array, napi_float32_array, &spirt_kernels::f32_to_bf16>>(env, exports, "f32ToBf16");
+  ExportKernel<Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::bf16_to_f32>>(env, exports, "bf16ToF32");
+  ExportKernel<ConvertScaled<int8_t, float, napi_int8_array, napi_float32_array, &spirt_kernels::quantize_i8>>(env, exports, "quantizeI8");
+  ExportKernel<ConvertScaled<float, int8_t, napi_float32_array, napi_int8_array, &spirt_kernels::dequantize_i8>>(env, exports, "dequantizeI8");
+  ExportKernel<Sgemm>(env, exports, "sgemm");
+  exports["topK"] = Napi::Function::New(env, TopK, "topK");
+  exports["clipByGlobalNorm"] = Napi::Function::New(env, ClipByGlobalNorm, "clipByGlobalNorm");
   exports["NativeModel"] = spirt_addon::DefineNativeModel(env);
-  exports["clipByGlobalNorm"] = Napi::Function::New(env, ClipByGlobalNorm);
   return exports;
 }
 
 }  // namespace
-
-const spirt_kernels *spirt_kernels_active() { return K; }
-
-namespace spirt_addon {
-
-class TaskWorker : public Napi::AsyncWorker {
- public:
-  TaskWorker(Napi::Env env, Task task, const std::vector<Napi::Value> &keep, Resolve resolve)
-      : Napi::AsyncWorker(env), task_(std::move(task)), resolve_(std::move(resolve)),
-        deferred_(Napi::Promise::Deferred::New(env)) {
-    for (auto &v : keep) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    std::string error;
-    result_ = task_(error);
-    if (!error.empty()) SetError("spirt native: " + error);
-  }
-  void OnOK() override { deferred_.Resolve(resolve_(Env(), result_)); }
-  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Task task_;
-  Resolve resolve_;
-  Napi::Promise::Deferred deferred_;
-  std::vector<Napi::ObjectReference> refs_;
-  double result_ = 0;
-};
-
-Napi::Value RunAsync(Napi::Env env, Task task, const std::vector<Napi::Value> &keep, Resolve resolve) {
-  auto *w = new TaskWorker(env, std::move(task), keep, std::move(resolve));
-  auto promise = w->Promise();
-  w->Queue();
-  return promise;
-}
-
-}  // namespace spirt_addon
 
 NODE_API_MODULE(spirt, Init)

@@ -1,18 +1,71 @@
 // Node-API class over spirt::Model: new NativeModel(spec), then gradients and evaluation on Float32Array
-// parameters, computed in parallel over several minibatches off the event loop.
+// parameters, computed on the thread pool, several minibatches in parallel, off the event loop.
 #include <napi.h>
 
-#include <atomic>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "addon.h"
 #include "model.h"
-#include "model_binding.h"
+#include "thread_pool.h"
 
 namespace {
+
+// Buffers reused across calls (allocating and zeroing a CNN's workspace costs about as much as a small batch):
+// Take() hands out a free one that fits, or a new one, and the lease gives it back when it goes out of scope.
+// The most recently returned comes out first, so a thread running batch after batch keeps its buffers in cache.
+template <typename T>
+class Reuse {
+  struct GiveBack {
+    Reuse *owner;
+    void operator()(T *t) const {
+      std::lock_guard<std::mutex> lock(owner->mutex_);
+      owner->free_.emplace_back(t);
+    }
+  };
+
+ public:
+  using Lease = std::unique_ptr<T, GiveBack>;  // the Reuse must outlive it
+
+  template <typename Fits, typename Make>
+  Lease Take(Fits fits, Make make) {
+    std::unique_ptr<T> t;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        t = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!t || !fits(*t)) t.reset(new T(make()));
+    return Lease(t.release(), GiveBack{this});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<T>> free_;
+};
+
+// A model with its reusable buffers: workspaces (one per running batch) and per-batch gradients (kept until
+// several batches' gradients are combined).
+struct Engine {
+  explicit Engine(std::unique_ptr<spirt::Model> m) : model(std::move(m)) {}
+  std::unique_ptr<const spirt::Model> model;
+  Reuse<spirt::Workspace> workspaces;
+  Reuse<std::vector<float>> gradients;
+
+  Reuse<spirt::Workspace>::Lease Workspace(size_t max_batch) {
+    return workspaces.Take([&](const spirt::Workspace &ws) { return ws.max_batch >= max_batch; },
+                           [&] { return model->workspace(max_batch); });
+  }
+  Reuse<std::vector<float>>::Lease Gradient() {
+    return gradients.Take([](const std::vector<float> &) { return true; },
+                          [&] { return std::vector<float>(model->param_count()); });
+  }
+};
 
 spirt::LayerKind KindOf(Napi::Env env, const std::string &type) {
   if (type == "dense") return spirt::LayerKind::Dense;
@@ -62,21 +115,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                               (size_t)input.Get(1u).As<Napi::Number>().Int64Value(),
                               (size_t)input.Get(2u).As<Napi::Number>().Int64Value()};
     try {
-      model_ = std::make_shared<spirt::Model>(shape, specs, SizeField(spec, "classes"), spirt_kernels_active());
+      engine_ = std::make_shared<Engine>(
+          std::make_unique<spirt::Model>(shape, specs, SizeField(spec, "classes"), spirt_addon::Data(env).kernels));
     } catch (const std::invalid_argument &e) {
       throw Napi::RangeError::New(env, std::string("spirt native: ") + e.what());
     }
   }
 
  private:
-  Napi::Value ParamCount(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)model_->param_count()); }
-  Napi::Value InputSize(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)model_->input_size()); }
+  Napi::Value ParamCount(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)engine_->model->param_count()); }
+  Napi::Value InputSize(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), (double)engine_->model->input_size()); }
 
   Napi::Value Layout(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     auto out = Napi::Array::New(env);
     uint32_t i = 0;
-    for (const auto &p : model_->layout()) {
+    for (const auto &p : engine_->model->layout()) {
       auto o = Napi::Object::New(env);
       auto shape = Napi::Array::New(env);
       for (uint32_t d = 0; d < p.shape.size(); d++) shape[d] = Napi::Number::New(env, (double)p.shape[d]);
@@ -90,7 +144,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   Napi::Float32Array Params(const Napi::CallbackInfo &info, size_t i, const char *what) {
     if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        info[i].As<Napi::Float32Array>().ElementLength() != model_->param_count())
+        info[i].As<Napi::Float32Array>().ElementLength() != engine_->model->param_count())
       throw Napi::TypeError::New(info.Env(), std::string("spirt native: ") + what + " must be a Float32Array of paramCount");
     return info[i].As<Napi::Float32Array>();
   }
@@ -103,7 +157,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       Napi::Object b = list.Get(j).As<Napi::Object>();
       auto x = b.Get("images").As<Napi::Float32Array>();
       auto y = b.Get("labels").As<Napi::Uint8Array>();
-      if (x.ElementLength() != y.ElementLength() * model_->input_size())
+      if (x.ElementLength() != y.ElementLength() * engine_->model->input_size())
         throw Napi::RangeError::New(info.Env(), "spirt native: images and labels do not match");
       keep.push_back(x);
       keep.push_back(y);
@@ -115,11 +169,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // init(params, seed)
   Napi::Value Init(const Napi::CallbackInfo &info) {
     auto params = Params(info, 0, "params");
-    model_->init(params.Data(), (uint64_t)info[1].As<Napi::Number>().Int64Value());
+    engine_->model->init(params.Data(), (uint64_t)info[1].As<Napi::Number>().Int64Value());
     return info.Env().Undefined();
   }
 
-  // gradient(params, batches[], grad) -> Promise<mean loss>: one thread per batch, gradients averaged by batch size
+  // gradient(params, batches[], grad) -> Promise<mean loss>: batches in parallel on the pool, gradients averaged by
+  // batch size in batch order, so the result does not depend on the thread count.
   Napi::Value Gradient(const Napi::CallbackInfo &info) {
     std::vector<Napi::Value> keep;
     auto params = Params(info, 0, "params");
@@ -127,87 +182,68 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     keep.push_back(params);
     keep.push_back(grad);
     auto batches = Batches(info, 1, keep);
-    auto model = model_;
+    auto engine = engine_;
     const float *p = params.Data();
     float *g = grad.Data();
-    auto job = [model, p, g, batches](std::string &error) -> double {
+    auto task = [engine, p, g, batches]() -> double {
+      const spirt::Model &model = *engine->model;
       const size_t k = batches.size();
-      std::vector<std::vector<float>> grads(k > 1 ? k : 0, std::vector<float>(k > 1 ? model->param_count() : 0));
-      std::vector<double> losses(k, 0.0);
-      std::atomic<bool> failed{false};
-      auto run = [&](size_t j) {
-        try {
-          spirt::Workspace ws = model->workspace(batches[j].n);
-          losses[j] = model->gradient(p, batches[j].x, batches[j].y, batches[j].n, k > 1 ? grads[j].data() : g, ws);
-        } catch (const std::exception &e) {
-          failed = true;
-          error = e.what();
-        }
-      };
-      std::vector<std::thread> pool;
-      for (size_t j = 1; j < k; j++) pool.emplace_back(run, j);
-      if (k > 0) run(0);
-      for (auto &t : pool) t.join();
-      if (failed) return 0.0;
+      if (k == 1) return model.gradient(p, batches[0].x, batches[0].y, batches[0].n, g, *engine->Workspace(batches[0].n));
       size_t total = 0;
       for (const auto &b : batches) total += b.n;
+      std::vector<double> losses(k, 0.0);
+      std::vector<Reuse<std::vector<float>>::Lease> grads(k);
+      spirt_addon::ParallelFor(k, [&](size_t j) {
+        auto gj = engine->Gradient();
+        losses[j] = model.gradient(p, batches[j].x, batches[j].y, batches[j].n, gj->data(), *engine->Workspace(batches[j].n));
+        grads[j] = std::move(gj);
+      });
+      std::vector<const float *> srcs;
+      std::vector<float> weights;
       double loss = 0;
-      for (size_t j = 0; j < k; j++) loss += losses[j] * (double)batches[j].n / (double)(total ? total : 1);
-      if (k > 1) {
-        std::vector<const float *> srcs;
-        std::vector<float> weights;
-        for (size_t j = 0; j < k; j++) {
-          srcs.push_back(grads[j].data());
-          weights.push_back((float)batches[j].n / (float)(total ? total : 1));
-        }
-        spirt_kernels_active()->weighted_sum(g, srcs.data(), weights.data(), k, model->param_count());
+      for (size_t j = 0; j < k; j++) {
+        srcs.push_back(grads[j]->data());
+        weights.push_back((float)batches[j].n / (float)(total ? total : 1));
+        loss += losses[j] * (double)batches[j].n / (double)(total ? total : 1);
       }
+      model.kernels()->weighted_sum(g, srcs.data(), weights.data(), k, model.param_count());
       return loss;
     };
-    return spirt_addon::RunAsync(info.Env(), job, keep, [](Napi::Env env, double loss) { return Napi::Number::New(env, loss); });
+    return spirt_addon::RunAsync(info.Env(), task, keep, [](Napi::Env env, double loss) { return Napi::Number::New(env, loss); });
   }
 
-  // evaluate(params, images, labels) -> Promise<{loss: mean loss, correct}>, split across threads
+  // evaluate(params, images, labels) -> Promise<{loss: mean loss, correct}>: fixed chunks of samples on the pool,
+  // their sums added in chunk order.
   Napi::Value Evaluate(const Napi::CallbackInfo &info) {
     std::vector<Napi::Value> keep;
     auto params = Params(info, 0, "params");
     keep.push_back(params);
     auto x = info[1].As<Napi::Float32Array>();
     auto y = info[2].As<Napi::Uint8Array>();
-    if (x.ElementLength() != y.ElementLength() * model_->input_size())
+    if (x.ElementLength() != y.ElementLength() * engine_->model->input_size())
       throw Napi::RangeError::New(info.Env(), "spirt native: images and labels do not match");
     keep.push_back(x);
     keep.push_back(y);
-    auto model = model_;
+    auto engine = engine_;
     const float *p = params.Data(), *px = x.Data();
     const uint8_t *py = y.Data();
     const size_t n = y.ElementLength();
     auto correct = std::make_shared<size_t>(0);
-    auto job = [model, p, px, py, n, correct](std::string &error) -> double {
-      const size_t threads = std::max(1u, std::thread::hardware_concurrency()), chunk = 256;
-      std::vector<double> loss(threads, 0.0);
-      std::vector<size_t> right(threads, 0);
-      std::atomic<size_t> next{0};
-      std::atomic<bool> failed{false};
-      auto run = [&](size_t t) {
-        try {
-          spirt::Workspace ws = model->workspace(chunk);
-          for (size_t s; (s = next.fetch_add(chunk)) < n;)
-            model->evaluate(p, px + s * model->input_size(), py + s, std::min(chunk, n - s), &loss[t], &right[t], ws);
-        } catch (const std::exception &e) {
-          failed = true;
-          error = e.what();
-        }
-      };
-      std::vector<std::thread> pool;
-      for (size_t t = 1; t < threads; t++) pool.emplace_back(run, t);
-      run(0);
-      for (auto &t : pool) t.join();
+    auto task = [engine, p, px, py, n, correct]() -> double {
+      const spirt::Model &model = *engine->model;
+      const size_t chunk = 256, chunks = (n + chunk - 1) / chunk;
+      std::vector<double> loss(chunks, 0.0);
+      std::vector<size_t> right(chunks, 0);
+      spirt_addon::ParallelFor(chunks, [&](size_t c) {
+        const size_t first = c * chunk;
+        model.evaluate(p, px + first * model.input_size(), py + first, std::min(chunk, n - first), &loss[c], &right[c],
+                       *engine->Workspace(chunk));
+      });
       double total = 0;
-      for (size_t t = 0; t < threads; t++) total += loss[t], *correct += right[t];
+      for (size_t c = 0; c < chunks; c++) total += loss[c], *correct += right[c];
       return n ? total / (double)n : 0.0;
     };
-    return spirt_addon::RunAsync(info.Env(), job, keep, [correct](Napi::Env env, double loss) {
+    return spirt_addon::RunAsync(info.Env(), task, keep, [correct](Napi::Env env, double loss) {
       auto o = Napi::Object::New(env);
       o["loss"] = Napi::Number::New(env, loss);
       o["correct"] = Napi::Number::New(env, (double)*correct);
@@ -215,7 +251,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     });
   }
 
-  std::shared_ptr<spirt::Model> model_;
+  std::shared_ptr<Engine> engine_;
 };
 
 }  // namespace

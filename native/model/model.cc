@@ -1,3 +1,7 @@
+// The training engine's layers (dense, conv2d, 2x2 max-pool, ReLU) and softmax cross-entropy: the forward pass,
+// the backward pass into one flat gradient vector, and evaluation. Dense layers run on rows through the
+// spirt_kernels GEMM, convolutions on batch blocks through the conv.h kernels of the same SIMD path; each layer
+// converts its input when the previous layer left it in the other format. See model.h for the parameter layout.
 #include "model.h"
 
 #include <algorithm>
@@ -9,18 +13,20 @@
 namespace spirt {
 
 Model::Model(FeatureShape input, std::vector<LayerSpec> specs, size_t classes, const spirt_kernels *kern)
-    : input_(input), classes_(classes), kern_(kern) {
+    : input_(input), classes_(classes), kern_(kern), conv_(spirt_conv_kernels_for(kern->name)) {
   if (input.size() == 0) throw std::invalid_argument("input shape must not be empty");
   if (classes < 2) throw std::invalid_argument("a classifier needs at least 2 classes");
   if (specs.empty() || specs.back().kind != LayerKind::Dense || specs.back().units != classes)
     throw std::invalid_argument("the last layer must be dense with one unit per class");
   FeatureShape cur = input;
+  bool blocked = false;  // the model's input arrives as rows
   max_act_ = cur.size();
   size_t index = 0;
   for (const LayerSpec &s : specs) {
     Layer l;
     l.spec = s;
     l.in = cur;
+    l.blocked_prev = blocked;
     const std::string prefix = "layer" + std::to_string(index++);
     switch (s.kind) {
       case LayerKind::Dense: {
@@ -32,6 +38,7 @@ Model::Model(FeatureShape input, std::vector<LayerSpec> specs, size_t classes, c
         layout_.push_back({prefix + ".dense.weight", {cur.size(), s.units}, l.weight_offset});
         layout_.push_back({prefix + ".dense.bias", {s.units}, l.bias_offset});
         param_count_ += l.weight_count + s.units;
+        l.blocked = false;
         break;
       }
       case LayerKind::Conv2d: {
@@ -46,18 +53,24 @@ Model::Model(FeatureShape input, std::vector<LayerSpec> specs, size_t classes, c
         layout_.push_back({prefix + ".conv2d.weight", {s.units, cur.c, s.kernel, s.kernel}, l.weight_offset});
         layout_.push_back({prefix + ".conv2d.bias", {s.units}, l.bias_offset});
         param_count_ += l.weight_count + s.units;
-        max_cols_ = std::max(max_cols_, ckk * l.out.h * l.out.w);
+        l.blocked = true;
+        l.conv = {cur.c, cur.h + 2 * s.padding, cur.w + 2 * s.padding, s.padding, s.units, s.kernel, l.out.h, l.out.w};
+        max_act_ = std::max(max_act_, cur.c * l.conv.in_h * l.conv.in_w);
+        max_wide_ = std::max(max_wide_, l.out.c * l.out.h * (l.out.w + 2 * (s.kernel - 1)));
         break;
       }
       case LayerKind::MaxPool2:
         if (cur.h < 2 || cur.w < 2) throw std::invalid_argument("max-pooling needs an input of at least 2x2");
         l.out = {cur.c, cur.h / 2, cur.w / 2};
-        l.pool_index = pool_layers_++;
+        l.blocked = true;
         break;
       case LayerKind::Relu:
         l.out = cur;
+        l.blocked = blocked;
         break;
     }
+    l.staged = l.blocked != l.blocked_prev || (s.kind == LayerKind::Conv2d && s.padding > 0);
+    blocked = l.blocked;
     cur = l.out;
     max_act_ = std::max(max_act_, cur.size());
     layers_.push_back(l);
@@ -84,17 +97,17 @@ void Model::init(float *params, uint64_t seed) const {
 Workspace Model::workspace(size_t max_batch) const {
   Workspace ws;
   ws.max_batch = max_batch;
-  size_t max_conv_out = 0;
+  ws.padded_batch = blocks(max_batch) * conv_->lanes;
+  const size_t n = ws.padded_batch;
   for (const Layer &l : layers_) {
-    ws.act.emplace_back(max_batch * l.out.size());
-    if (l.spec.kind == LayerKind::MaxPool2) ws.argmax.emplace_back(max_batch * l.out.size());
-    if (l.spec.kind == LayerKind::Conv2d) max_conv_out = std::max(max_conv_out, l.out.size());
+    ws.act.emplace_back(n * l.out.size());
+    const size_t staged = l.spec.kind == LayerKind::Conv2d ? l.conv.in_c * l.conv.in_h * l.conv.in_w : l.in.size();
+    ws.staged.emplace_back(l.staged ? n * staged : 0);
   }
-  ws.grad_a.resize(max_batch * max_act_);
-  ws.grad_b.resize(max_batch * max_act_);
-  ws.cols.resize(max_batch * max_cols_);
-  ws.cols_grad.resize(max_batch * max_cols_);
-  ws.transposed.resize(max_batch * max_conv_out);
+  ws.grad_a.resize(n * max_act_);
+  ws.grad_b.resize(n * max_act_);
+  ws.converted.resize(n * max_act_);
+  ws.dout_wide.resize(conv_->lanes * max_wide_);  // one block at a time
   ws.probs.resize(max_batch * classes_);
   return ws;
 }
@@ -106,112 +119,84 @@ void Model::gemm(int ta, int tb, size_t m, size_t n, size_t k, const float *a, s
 
 namespace {
 
-// cols[(c*k*k + ky*k + kx) x (b*P + oy*OW + ox)] = x[b, c, oy + ky - pad, ox + kx - pad], zero outside the image
-void im2col(const float *x, size_t batch, const FeatureShape &in, const FeatureShape &out, size_t k, size_t pad, float *cols) {
-  const size_t P = out.h * out.w, row = batch * P;
-  for (size_t c = 0; c < in.c; c++)
-    for (size_t ky = 0; ky < k; ky++)
-      for (size_t kx = 0; kx < k; kx++) {
-        float *dst = cols + ((c * k + ky) * k + kx) * row;
-        for (size_t b = 0; b < batch; b++) {
-          const float *plane = x + b * in.size() + c * in.h * in.w;
-          for (size_t oy = 0; oy < out.h; oy++) {
-            const long iy = (long)(oy + ky) - (long)pad;
-            float *d = dst + b * P + oy * out.w;
-            if (iy < 0 || iy >= (long)in.h) {
-              std::memset(d, 0, out.w * sizeof(float));
-              continue;
-            }
-            for (size_t ox = 0; ox < out.w; ox++) {
-              const long ix = (long)(ox + kx) - (long)pad;
-              d[ox] = ix < 0 || ix >= (long)in.w ? 0.0f : plane[iy * in.w + ix];
-            }
-          }
-        }
-      }
+// rows [batch][c][h][w] -> blocks [c][h + 2 pad][w + 2 pad][lanes], zero around each plane and in lanes past the batch
+void rows_to_blocks(const float *rows, size_t batch, const FeatureShape &f, size_t pad, size_t lanes, float *out) {
+  const size_t ph = f.h + 2 * pad, pw = f.w + 2 * pad, block = f.c * ph * pw * lanes;
+  std::memset(out, 0, (batch + lanes - 1) / lanes * block * sizeof(float));
+  for (size_t b = 0; b < batch; b++) {
+    const float *src = rows + b * f.size();
+    float *dst = out + b / lanes * block + b % lanes;
+    for (size_t c = 0; c < f.c; c++)
+      for (size_t y = 0; y < f.h; y++)
+        for (size_t x = 0; x < f.w; x++) dst[((c * ph + y + pad) * pw + x + pad) * lanes] = src[(c * f.h + y) * f.w + x];
+  }
 }
 
-// the adjoint of im2col: dx[b, c, y, x] += dcols[...] for every window position that read it
-void col2im(const float *dcols, size_t batch, const FeatureShape &in, const FeatureShape &out, size_t k, size_t pad, float *dx) {
-  std::memset(dx, 0, batch * in.size() * sizeof(float));
-  const size_t P = out.h * out.w, row = batch * P;
-  for (size_t c = 0; c < in.c; c++)
-    for (size_t ky = 0; ky < k; ky++)
-      for (size_t kx = 0; kx < k; kx++) {
-        const float *src = dcols + ((c * k + ky) * k + kx) * row;
-        for (size_t b = 0; b < batch; b++) {
-          float *plane = dx + b * in.size() + c * in.h * in.w;
-          for (size_t oy = 0; oy < out.h; oy++) {
-            const long iy = (long)(oy + ky) - (long)pad;
-            if (iy < 0 || iy >= (long)in.h) continue;
-            const float *s = src + b * P + oy * out.w;
-            for (size_t ox = 0; ox < out.w; ox++) {
-              const long ix = (long)(ox + kx) - (long)pad;
-              if (ix >= 0 && ix < (long)in.w) plane[iy * in.w + ix] += s[ox];
-            }
-          }
-        }
-      }
+// blocks [size][lanes] -> rows [batch][size]
+void blocks_to_rows(const float *blocks, size_t batch, size_t size, size_t lanes, float *rows) {
+  for (size_t b = 0; b < batch; b++) {
+    const float *src = blocks + b / lanes * size * lanes + b % lanes;
+    float *dst = rows + b * size;
+    for (size_t i = 0; i < size; i++) dst[i] = src[i * lanes];
+  }
+}
+
+// blocks [c][h][w][lanes] -> blocks [c][h + 2 pad][w + 2 pad][lanes], zero around each plane
+void pad_blocks(const float *in, size_t count, const FeatureShape &f, size_t pad, size_t lanes, float *out) {
+  const size_t ph = f.h + 2 * pad, pw = f.w + 2 * pad;
+  std::memset(out, 0, count * f.c * ph * pw * lanes * sizeof(float));
+  for (size_t plane = 0; plane < count * f.c; plane++)
+    for (size_t y = 0; y < f.h; y++)
+      std::memcpy(out + ((plane * ph + y + pad) * pw + pad) * lanes, in + (plane * f.h + y) * f.w * lanes, f.w * lanes * sizeof(float));
 }
 
 }  // namespace
 
+void Model::stage(const Layer &l, const float *prev, size_t batch, float *staged) const {
+  const size_t lanes = conv_->lanes, pad = l.spec.kind == LayerKind::Conv2d ? l.spec.padding : 0;
+  if (!l.blocked) blocks_to_rows(prev, batch, l.in.size(), lanes, staged);
+  else if (!l.blocked_prev) rows_to_blocks(prev, batch, l.in, pad, lanes, staged);
+  else pad_blocks(prev, blocks(batch), l.in, pad, lanes, staged);
+}
+
 void Model::forward(const float *params, const float *x, size_t batch, Workspace &ws) const {
   if (batch > ws.max_batch) throw std::invalid_argument("batch larger than the workspace");
+  const size_t lanes = conv_->lanes, nb = blocks(batch);
   const float *cur = x;
   for (size_t i = 0; i < layers_.size(); i++) {
     const Layer &l = layers_[i];
     float *out = ws.act[i].data();
+    const float *in = cur;
+    if (l.staged) {
+      stage(l, cur, batch, ws.staged[i].data());
+      in = ws.staged[i].data();
+    }
     switch (l.spec.kind) {
       case LayerKind::Dense: {
         const size_t F = l.in.size(), U = l.spec.units;
-        gemm(0, 0, batch, U, F, cur, F, params + l.weight_offset, U, 0.0f, out, U);
+        gemm(0, 0, batch, U, F, in, F, params + l.weight_offset, U, 0.0f, out, U);
         const float *bias = params + l.bias_offset;
         for (size_t b = 0; b < batch; b++)
           for (size_t u = 0; u < U; u++) out[b * U + u] += bias[u];
         break;
       }
       case LayerKind::Conv2d: {
-        const size_t k = l.spec.kernel, ckk = l.in.c * k * k, P = l.out.h * l.out.w, OC = l.spec.units;
-        im2col(cur, batch, l.in, l.out, k, l.spec.padding, ws.cols.data());
-        gemm(0, 0, OC, batch * P, ckk, params + l.weight_offset, ckk, ws.cols.data(), batch * P, 0.0f, ws.transposed.data(),
-             batch * P);
-        const float *bias = params + l.bias_offset;
-        for (size_t b = 0; b < batch; b++)
-          for (size_t oc = 0; oc < OC; oc++) {
-            const float *src = ws.transposed.data() + oc * batch * P + b * P;
-            float *dst = out + b * l.out.size() + oc * P;
-            for (size_t p = 0; p < P; p++) dst[p] = src[p] + bias[oc];
-          }
+        const size_t in_block = l.conv.in_c * l.conv.in_h * l.conv.in_w * lanes, out_block = l.out.size() * lanes;
+        for (size_t blk = 0; blk < nb; blk++)
+          conv_->forward(&l.conv, in + blk * in_block, params + l.weight_offset, params + l.bias_offset, out + blk * out_block);
         break;
       }
-      case LayerKind::MaxPool2: {
-        uint32_t *arg = ws.argmax[l.pool_index].data();
-        for (size_t b = 0; b < batch; b++)
-          for (size_t c = 0; c < l.in.c; c++) {
-            const float *plane = cur + b * l.in.size() + c * l.in.h * l.in.w;
-            for (size_t oy = 0; oy < l.out.h; oy++)
-              for (size_t ox = 0; ox < l.out.w; ox++) {
-                size_t best = (2 * oy) * l.in.w + 2 * ox;
-                for (size_t dy = 0; dy < 2; dy++)
-                  for (size_t dx = 0; dx < 2; dx++) {
-                    const size_t at = (2 * oy + dy) * l.in.w + 2 * ox + dx;
-                    if (plane[at] > plane[best]) best = at;
-                  }
-                const size_t o = b * l.out.size() + (c * l.out.h + oy) * l.out.w + ox;
-                out[o] = plane[best];
-                arg[o] = (uint32_t)(c * l.in.h * l.in.w + best);
-              }
-          }
+      case LayerKind::MaxPool2:
+        for (size_t blk = 0; blk < nb; blk++)
+          conv_->pool_forward(l.in.c, l.in.h, l.in.w, in + blk * l.in.size() * lanes, out + blk * l.out.size() * lanes);
         break;
-      }
       case LayerKind::Relu:
-        for (size_t j = 0, n = batch * l.out.size(); j < n; j++) out[j] = cur[j] > 0.0f ? cur[j] : 0.0f;
+        for (size_t j = 0, n = (l.blocked ? nb * lanes : batch) * l.out.size(); j < n; j++) out[j] = in[j] > 0.0f ? in[j] : 0.0f;
         break;
     }
     cur = out;
   }
-  // softmax of the logits, kept for the loss and its gradient
+  // softmax of the logits (rows: the last layer is dense), kept for the loss and its gradient
   const float *logits = cur;
   for (size_t b = 0; b < batch; b++) {
     const float *z = logits + b * classes_;
@@ -229,8 +214,16 @@ static double sample_loss(const float *p, uint8_t label) {
 
 double Model::gradient(const float *params, const float *x, const uint8_t *labels, size_t batch, float *grad, Workspace &ws) const {
   forward(params, x, batch, ws);
-  std::memset(grad, 0, param_count_ * sizeof(float));
-  if (batch == 0) return 0.0;
+  if (batch == 0) {
+    std::memset(grad, 0, param_count_ * sizeof(float));
+    return 0.0;
+  }
+  // the backward pass adds into biases and convolution weights; the GEMM overwrites dense weights
+  for (const Layer &l : layers_) {
+    if (l.spec.kind == LayerKind::Conv2d) std::memset(grad + l.weight_offset, 0, (l.weight_count + l.spec.units) * sizeof(float));
+    if (l.spec.kind == LayerKind::Dense) std::memset(grad + l.bias_offset, 0, l.spec.units * sizeof(float));
+  }
+  const size_t lanes = conv_->lanes, nb = blocks(batch);
   double loss = 0;
   float *dcur = ws.grad_a.data(), *dprev = ws.grad_b.data();
   const float inv = 1.0f / (float)batch;
@@ -242,8 +235,11 @@ double Model::gradient(const float *params, const float *x, const uint8_t *label
   }
   for (size_t i = layers_.size(); i-- > 0;) {
     const Layer &l = layers_[i];
-    const float *in = i == 0 ? x : ws.act[i - 1].data();
+    const float *in = l.staged ? ws.staged[i].data() : i == 0 ? x : ws.act[i - 1].data();
     const bool need_input_grad = i > 0;
+    // the input gradient in this layer's format, converted to the previous layer's afterwards when they differ
+    const bool convert = l.blocked != l.blocked_prev;
+    float *din = convert ? ws.converted.data() : dprev;
     switch (l.spec.kind) {
       case LayerKind::Dense: {
         const size_t F = l.in.size(), U = l.spec.units;
@@ -251,43 +247,42 @@ double Model::gradient(const float *params, const float *x, const uint8_t *label
         float *db = grad + l.bias_offset;
         for (size_t b = 0; b < batch; b++)
           for (size_t u = 0; u < U; u++) db[u] += dcur[b * U + u];
-        if (need_input_grad) gemm(0, 1, batch, F, U, dcur, U, params + l.weight_offset, U, 0.0f, dprev, F);
+        if (need_input_grad) gemm(0, 1, batch, F, U, dcur, U, params + l.weight_offset, U, 0.0f, din, F);
         break;
       }
       case LayerKind::Conv2d: {
-        const size_t k = l.spec.kernel, ckk = l.in.c * k * k, P = l.out.h * l.out.w, OC = l.spec.units;
-        float *dt = ws.transposed.data();
-        for (size_t b = 0; b < batch; b++)
-          for (size_t oc = 0; oc < OC; oc++)
-            std::memcpy(dt + oc * batch * P + b * P, dcur + b * l.out.size() + oc * P, P * sizeof(float));
-        im2col(in, batch, l.in, l.out, k, l.spec.padding, ws.cols.data());  // the forward's columns, rebuilt
-        gemm(0, 1, OC, ckk, batch * P, dt, batch * P, ws.cols.data(), batch * P, 0.0f, grad + l.weight_offset, ckk);
-        float *db = grad + l.bias_offset;
-        for (size_t oc = 0; oc < OC; oc++) {
-          double s = 0;
-          for (size_t j = 0; j < batch * P; j++) s += dt[oc * batch * P + j];
-          db[oc] = (float)s;
-        }
-        if (need_input_grad) {
-          gemm(1, 0, ckk, batch * P, OC, params + l.weight_offset, ckk, dt, batch * P, 0.0f, ws.cols_grad.data(), batch * P);
-          col2im(ws.cols_grad.data(), batch, l.in, l.out, k, l.spec.padding, dprev);
+        const spirt_conv_shape &s = l.conv;
+        conv_->weight_grad(&s, nb, in, dcur, grad + l.weight_offset, grad + l.bias_offset);
+        if (!need_input_grad) break;
+        const size_t wide = s.out_w + 2 * (s.k - 1), row = s.out_w * lanes, out_block = l.out.size() * lanes;
+        float *dw = ws.dout_wide.data();
+        std::memset(dw, 0, s.out_c * s.out_h * wide * lanes * sizeof(float));
+        for (size_t blk = 0; blk < nb; blk++) {
+          const float *d = dcur + blk * out_block;
+          for (size_t r = 0; r < s.out_c * s.out_h; r++) std::memcpy(dw + (r * wide + s.k - 1) * lanes, d + r * row, row * sizeof(float));
+          conv_->input_grad(&s, dw, params + l.weight_offset, din + blk * l.in.size() * lanes);
         }
         break;
       }
       case LayerKind::MaxPool2:
-        if (need_input_grad) {
-          const uint32_t *arg = ws.argmax[l.pool_index].data();
-          std::memset(dprev, 0, batch * l.in.size() * sizeof(float));
-          for (size_t b = 0; b < batch; b++)
-            for (size_t o = 0; o < l.out.size(); o++) dprev[b * l.in.size() + arg[b * l.out.size() + o]] += dcur[b * l.out.size() + o];
+        for (size_t blk = 0; need_input_grad && blk < nb; blk++) {
+          const size_t at_in = blk * l.in.size() * lanes, at_out = blk * l.out.size() * lanes;
+          conv_->pool_backward(l.in.c, l.in.h, l.in.w, in + at_in, ws.act[i].data() + at_out, dcur + at_out, din + at_in);
         }
         break;
       case LayerKind::Relu:
         if (need_input_grad) {
           const float *out = ws.act[i].data();
-          for (size_t j = 0, n = batch * l.out.size(); j < n; j++) dprev[j] = out[j] > 0.0f ? dcur[j] : 0.0f;
+          for (size_t j = 0, n = (l.blocked ? nb * lanes : batch) * l.out.size(); j < n; j++) {
+            const float d = dcur[j];  // read unconditionally, so the loop vectorizes
+            din[j] = out[j] > 0.0f ? d : 0.0f;
+          }
         }
         break;
+    }
+    if (need_input_grad && convert) {
+      if (l.blocked) blocks_to_rows(din, batch, l.in.size(), lanes, dprev);
+      else rows_to_blocks(din, batch, l.in, 0, lanes, dprev);
     }
     std::swap(dcur, dprev);
   }

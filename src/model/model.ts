@@ -1,5 +1,5 @@
 import { ArgumentError } from '../errors';
-import { native } from '../native';
+import { NativeModelHandle, native } from '../native';
 import { requireF32, requireInteger } from '../validate';
 import { ModelSpec, toNativeSpec } from './spec';
 
@@ -21,13 +21,14 @@ export interface LabeledBatch {
  * paramCount elements, laid out as `layout` says, so a whole gradient is one tensor to store or average.
  */
 export class Model {
-  private readonly handle: InstanceType<typeof native.NativeModel>;
+  private readonly handle: NativeModelHandle;
   readonly spec: ModelSpec;
 
   constructor(spec: ModelSpec) {
     const nativeSpec = toNativeSpec(spec);
+    const { NativeModel } = native(); // outside the try: a missing addon is a NativeLoadError, not a bad spec
     try {
-      this.handle = new native.NativeModel(nativeSpec);
+      this.handle = new NativeModel(nativeSpec);
     } catch (e) {
       throw new ArgumentError('ERR_MODEL_SPEC', (e as Error).message.replace(/^spirt native: /, ''));
     }
@@ -74,8 +75,9 @@ export class Model {
   }
 
   /**
-   * Mean loss and its gradient over the batches, each batch on its own thread (intra-peer parallelism):
-   * the gradients are averaged weighted by batch size into `grad`. Leave the arrays untouched until it settles.
+   * Mean loss and its gradient over the batches, computed in parallel on the addon's thread pool (intra-peer
+   * parallelism): the gradients are averaged weighted by batch size, in batch order, into `grad`, so the result
+   * does not depend on the thread count. Leave the arrays untouched until it settles.
    */
   async gradient(params: Float32Array, batches: readonly LabeledBatch[], grad = new Float32Array(this.paramCount)): Promise<{ loss: number; grad: Float32Array }> {
     this.checkParams(params, 'params');
@@ -86,7 +88,7 @@ export class Model {
     return { loss, grad };
   }
 
-  /** Mean loss and accuracy over a labelled set, split across cores. */
+  /** Mean loss and accuracy over a labelled set, split across the thread pool (the same result for any thread count). */
   async evaluate(params: Float32Array, data: LabeledBatch): Promise<{ loss: number; accuracy: number; correct: number }> {
     this.checkParams(params, 'params');
     this.checkBatch(data, 0);

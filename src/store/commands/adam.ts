@@ -1,5 +1,5 @@
 import { ArgumentError } from '../../errors';
-import { AdamOptions, adamHyperparameters } from '../../kernels';
+import { AdamOptions, adamHyperparameters } from '../../optim';
 import { TensorCommand, replyOk } from '../reply';
 
 export type AdamCommandOptions = AdamOptions & {

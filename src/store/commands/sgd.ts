@@ -1,5 +1,5 @@
 import { ArgumentError } from '../../errors';
-import { SgdOptions, sgdHyperparameters } from '../../kernels';
+import { SgdOptions, sgdHyperparameters } from '../../optim';
 import { RedisArg, TensorCommand, replyOk } from '../reply';
 
 export type SgdCommandOptions = Omit<SgdOptions, 'velocity'> & {
