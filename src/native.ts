@@ -38,7 +38,8 @@ export interface NativeAddon {
   f16ToF32(out: Float32Array, h: Uint16Array, async?: boolean): void | Promise<void>;
   f32ToBf16(out: Uint16Array, x: Float32Array, async?: boolean): void | Promise<void>;
   bf16ToF32(out: Float32Array, h: Uint16Array, async?: boolean): void | Promise<void>;
-  quantizeI8(out: Int8Array, x: Float32Array, scale: number, async?: boolean): void | Promise<void>;
+  /** returns how many elements of x were NaN (written as 0) */
+  quantizeI8(out: Int8Array, x: Float32Array, scale: number, async?: boolean): number | Promise<number>;
   dequantizeI8(out: Float32Array, q: Int8Array, scale: number, async?: boolean): void | Promise<void>;
   topK(grad: Float32Array, residual: Float32Array, k: number, indices: Uint32Array, values: Float32Array): number;
   clipByGlobalNorm(tensors: Float32Array[], maxNorm: number): number;

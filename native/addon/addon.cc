@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "model_binding.h"
@@ -231,9 +232,10 @@ Napi::Value Convert(const Napi::CallbackInfo &info) {
   return Dispatch(info, std::move(job), {out, in}, 2);
 }
 
-// (out, in, s, async?): scale, int8 quantization and dequantization, element-wise with one scalar
-template <typename Out, typename In, napi_typedarray_type OT, napi_typedarray_type IT,
-          void (*const spirt_kernels::*Fn)(Out *, const In *, float, size_t)>
+// (out, in, s, async?): scale, int8 quantization and dequantization, element-wise with one scalar; a kernel
+// that returns a count (quantization: how many inputs were NaN) has its ranges' counts added
+template <typename Out, typename In, napi_typedarray_type OT, napi_typedarray_type IT, typename R,
+          R (*const spirt_kernels::*Fn)(Out *, const In *, float, size_t)>
 Napi::Value ConvertScaled(const Napi::CallbackInfo &info) {
   auto out = Arr<Out, OT>(info, 0, "out");
   auto in = Arr<In, IT>(info, 1, "in");
@@ -243,7 +245,15 @@ Napi::Value ConvertScaled(const Napi::CallbackInfo &info) {
   const In *pi = in.Data();
   Job job;
   job.n = in.ElementLength();
-  job.run = [=](size_t b, size_t e) { (K->*Fn)(po + b, pi + b, s, e - b); return 0.0; };
+  if constexpr (!std::is_void_v<R>) job.combine = Job::Sum;
+  job.run = [=](size_t b, size_t e) {
+    if constexpr (std::is_void_v<R>) {
+      (K->*Fn)(po + b, pi + b, s, e - b);
+      return 0.0;
+    } else {
+      return (double)(K->*Fn)(po + b, pi + b, s, e - b);
+    }
+  };
   return Dispatch(info, std::move(job), {out, in}, 3);
 }
 
@@ -329,7 +339,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["weightedSum"] = Napi::Function::New(env, WeightedSum);
   exports["axpy"] = Napi::Function::New(env, Axpy);
   exports["scale"] = Napi::Function::New(
-      env, ConvertScaled<float, float, napi_float32_array, napi_float32_array, &spirt_kernels::scale>);
+      env, ConvertScaled<float, float, napi_float32_array, napi_float32_array, void, &spirt_kernels::scale>);
   exports["dot"] = Napi::Function::New(env, Dot);
   exports["sumSq"] = Napi::Function::New(env, SumSq);
   exports["maxAbs"] = Napi::Function::New(env, MaxAbs);
@@ -344,9 +354,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["bf16ToF32"] = Napi::Function::New(
       env, Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::bf16_to_f32>);
   exports["quantizeI8"] = Napi::Function::New(
-      env, ConvertScaled<int8_t, float, napi_int8_array, napi_float32_array, &spirt_kernels::quantize_i8>);
+      env, ConvertScaled<int8_t, float, napi_int8_array, napi_float32_array, size_t, &spirt_kernels::quantize_i8>);
   exports["dequantizeI8"] = Napi::Function::New(
-      env, ConvertScaled<float, int8_t, napi_float32_array, napi_int8_array, &spirt_kernels::dequantize_i8>);
+      env, ConvertScaled<float, int8_t, napi_float32_array, napi_int8_array, void, &spirt_kernels::dequantize_i8>);
   exports["topK"] = Napi::Function::New(env, TopK);
   exports["sgemm"] = Napi::Function::New(env, Sgemm);
   exports["NativeModel"] = spirt_addon::DefineNativeModel(env);

@@ -22,6 +22,17 @@ typedef __m256 VF;
 #define VMIN(a, b) _mm256_min_ps(a, b)
 #define VZERO_NAN(a) _mm256_and_ps(a, _mm256_cmp_ps(a, a, _CMP_ORD_Q))
 #define VROUND(a) _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VISNAN(a) _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
+#define VCANON(a) _mm256_blendv_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)), VISNAN(a))
+#define VCOUNT_NAN(a) ((size_t)__builtin_popcount((unsigned)_mm256_movemask_ps(VISNAN(a))))
+
+typedef __m256d VD;
+#define VDW 4
+#define VD_ZERO() _mm256_setzero_pd()
+#define VD_LOADF(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define VD_ADD(a, b) _mm256_add_pd(a, b)
+#define VD_MUL(a, b) _mm256_mul_pd(a, b)
+#define VD_STORE(p, v) _mm256_storeu_pd((p), (v))
 
 static inline double VREDUCE(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

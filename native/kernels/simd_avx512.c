@@ -22,6 +22,17 @@ typedef __m512 VF;
 #define VMIN(a, b) _mm512_min_ps(a, b)
 #define VZERO_NAN(a) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, a, _CMP_ORD_Q), a)
 #define VROUND(a) _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VISNAN(a) _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)
+#define VCANON(a) _mm512_mask_mov_ps(a, VISNAN(a), _mm512_castsi512_ps(_mm512_set1_epi32(0x7fc00000)))
+#define VCOUNT_NAN(a) ((size_t)__builtin_popcount((unsigned)VISNAN(a)))
+
+typedef __m512d VD;
+#define VDW 8
+#define VD_ZERO() _mm512_setzero_pd()
+#define VD_LOADF(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define VD_ADD(a, b) _mm512_add_pd(a, b)
+#define VD_MUL(a, b) _mm512_mul_pd(a, b)
+#define VD_STORE(p, v) _mm512_storeu_pd((p), (v))
 
 static inline double VREDUCE(__m512 v) {
     __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));

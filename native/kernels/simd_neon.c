@@ -24,6 +24,17 @@ typedef float32x4_t VF;
 #define VZERO_NAN(a) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a), vceqq_f32(a, a)))
 #define VROUND(a) vrndnq_f32(a)
 #define VMAXREDUCE(a) vmaxvq_f32(a)
+#define VISNUM(a) vceqq_f32(a, a)
+#define VCANON(a) vbslq_f32(VISNUM(a), a, vreinterpretq_f32_u32(vdupq_n_u32(0x7fc00000)))
+#define VCOUNT_NAN(a) ((size_t)vaddvq_u32(vshrq_n_u32(vmvnq_u32(VISNUM(a)), 31)))
+
+typedef float64x2_t VD;
+#define VDW 2
+#define VD_ZERO() vdupq_n_f64(0.0)
+#define VD_LOADF(p) vcvt_f64_f32(vld1_f32(p))
+#define VD_ADD(a, b) vaddq_f64(a, b)
+#define VD_MUL(a, b) vmulq_f64(a, b)
+#define VD_STORE(p, v) vst1q_f64((p), (v))
 
 static inline double VREDUCE(float32x4_t v) {
     return vaddvq_f64(vaddq_f64(vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)));

@@ -1,5 +1,5 @@
-/* Portable scalar path: the reference every SIMD path is tested against.
- * Built with -fno-tree-vectorize and -ffp-contract=off so it stays one float op at a time. */
+/* Portable scalar path: the reference every SIMD path is tested against, the vector code with one lane.
+ * Built with -fno-tree-vectorize (and -ffp-contract=off, as every kernel file) so it stays one float op at a time. */
 #include "spirt_kernels.h"
 #include <math.h>
 
@@ -16,6 +16,7 @@ typedef float VF;
 #define VSUB(a, b) ((a) - (b))
 #define VMUL(a, b) ((a) * (b))
 #define VDIV(a, b) ((a) / (b))
+/* GEMM only, which is not bit-identical across paths: the vector paths fuse, this one rounds twice */
 #define VFMA(a, b, c) ((a) * (b) + (c))
 #define VSQRT(a) sqrtf(a)
 #define VABS(a) fabsf(a)
@@ -24,6 +25,8 @@ typedef float VF;
 #define VREDUCE(a) ((double)(a))
 #define VMAXREDUCE(a) (a)
 #define VZERO_NAN(a) ((a) != (a) ? 0.0f : (a))
+#define VCANON(a) ((a) != (a) ? NAN : (a))
+#define VCOUNT_NAN(a) ((size_t)((a) != (a)))
 #define VROUND(a) rintf(a)
 #define VSTORE_I8(p, v) (*(p) = (int8_t)(v))
 #define VLOAD_I8(p) ((float)*(p))
@@ -31,6 +34,14 @@ typedef float VF;
 #define VLOAD_F16(p) spirt_f16_to_f32_scalar(*(p))
 #define VSTORE_BF16(p, v) (*(p) = spirt_f32_to_bf16_scalar(v))
 #define VLOAD_BF16(p) spirt_bf16_to_f32_scalar(*(p))
+
+typedef double VD;
+#define VDW 1
+#define VD_ZERO() 0.0
+#define VD_LOADF(p) ((double)*(p))
+#define VD_ADD(a, b) ((a) + (b))
+#define VD_MUL(a, b) ((a) * (b))
+#define VD_STORE(p, v) (*(p) = (v))
 
 #define GEMM_MR 4
 #define GEMM_NRV 4

@@ -1,5 +1,10 @@
 /* spirt SIMD kernels: plain C, no Node-API, shared by the Node addon and the Redis module.
- * One table of function pointers per instruction set; spirt_kernels_select() picks one at load. */
+ * One table of function pointers per instruction set; spirt_kernels_select() picks one at load.
+ *
+ * Every path gives the same bits for the same input, so peers on different CPUs hold identical parameters:
+ * every element-wise kernel, conversion and reduction below, all but sgemm. Arithmetic kernels write NaN
+ * results as the canonical quiet NaN 0x7fc00000 (a NaN wherever IEEE arithmetic gives one: a NaN input, or
+ * Inf - Inf, 0 * Inf, ...); conversions keep NaN payloads as hardware converters do (see common.c). */
 #ifndef SPIRT_KERNELS_H
 #define SPIRT_KERNELS_H
 
@@ -30,6 +35,13 @@ typedef struct spirt_adam_params {
     uint64_t step;      /* 1-based step count, used for bias correction */
 } spirt_adam_params;
 
+/* Reductions (dot, sumsq) split the vector into blocks of SPIRT_REDUCE_BLOCK elements from its start. Each
+ * block is summed in 32 double lanes (element i in lane i % 32; float products are exact in double), the lanes
+ * combined by a fixed tree; the result is 0.0 + block 0 + block 1 + ... added in block order. A caller that
+ * splits a reduction across threads must cut at block boundaries, compute each block with its own call
+ * (dot(a + j*B, b + j*B, len_j) is block j's sum exactly) and add the block sums in order from 0.0. */
+#define SPIRT_REDUCE_BLOCK ((size_t)16384)
+
 typedef struct spirt_kernels {
     const char *name;
     /* out = sum_j w[j] * src[j]; w == NULL means the plain mean (w[j] = 1/nsrc). out may alias no source. */
@@ -38,9 +50,10 @@ typedef struct spirt_kernels {
     void (*axpy)(float *y, float a, const float *x, size_t n);
     /* out = a * x (out may equal x) */
     void (*scale)(float *out, const float *x, float a, size_t n);
+    /* sum a[i] * b[i] in the order of SPIRT_REDUCE_BLOCK; NaN (canonical) if any term is */
     double (*dot)(const float *a, const float *b, size_t n);
     double (*sumsq)(const float *x, size_t n);
-    /* max |x|, NaN if any element is NaN */
+    /* max |x|, NaN if any element is NaN; max is exact, so any split of x gives the same result */
     float (*maxabs)(const float *x, size_t n);
     /* velocity may be NULL when momentum == 0 */
     void (*sgd)(float *param, const float *grad, float *velocity, size_t n, const spirt_sgd_params *p);
@@ -49,11 +62,13 @@ typedef struct spirt_kernels {
     void (*f16_to_f32)(float *out, const uint16_t *in, size_t n);
     void (*f32_to_bf16)(uint16_t *out, const float *in, size_t n);
     void (*bf16_to_f32)(float *out, const uint16_t *in, size_t n);
-    /* q = clamp(rint(x / scale), -127, 127); NaN -> 0 */
-    void (*quantize_i8)(int8_t *out, const float *in, float scale, size_t n);
+    /* q = clamp(x / scale, -127, 127) rounded half to even, the quotient correctly rounded to float first;
+     * a NaN input is written as 0. Returns how many inputs were NaN. */
+    size_t (*quantize_i8)(int8_t *out, const float *in, float scale, size_t n);
     void (*dequantize_i8)(float *out, const int8_t *in, float scale, size_t n);
     /* C = alpha * op(A) . op(B) + beta * C, row-major, op = transpose when ta/tb; op(A) is M x K, op(B) K x N.
-     * Single-threaded. Returns 0, or -1 when its packing buffers cannot be allocated. */
+     * Single-threaded. Returns 0, or -1 when its packing buffers cannot be allocated. The one kernel whose
+     * rounding differs between paths (the vector paths fuse multiply-adds, register blocking differs). */
     int (*sgemm)(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                  const float *B, size_t ldb, float beta, float *C, size_t ldc);
 } spirt_kernels;
@@ -79,7 +94,8 @@ long spirt_topk_error_feedback(const spirt_kernels *kern, const float *grad, flo
 double spirt_clip_by_global_norm(const spirt_kernels *kern, float *const *tensors, const size_t *lengths,
                                  size_t count, double max_norm);
 
-/* Scalar conversions, exact round-to-nearest-even, used by tails and by the scalar path. */
+/* Scalar conversions, exact round-to-nearest-even, used by the scalar path. NaN keeps its sign and top
+ * payload bits and becomes quiet, as the F16C and NEON converters do. */
 uint16_t spirt_f32_to_f16_scalar(float f);
 float spirt_f16_to_f32_scalar(uint16_t h);
 uint16_t spirt_f32_to_bf16_scalar(float f);
