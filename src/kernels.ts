@@ -1,6 +1,11 @@
 // Validated, typed entry points to the native SIMD kernels. Each bulk kernel has a synchronous form for
 // small inputs and an `...Async` form that runs off the event loop, split across cores. Async forms borrow
 // the arrays given: leave them untouched until the promise settles.
+//
+// Every kernel but gemm gives the same bits on every SIMD path (scalar, AVX2, AVX-512, NEON), so peers on
+// different CPUs stay identical: float32 operations in a fixed order with no fused multiply-add (src/reference.ts
+// reproduces each bit for bit), reductions in a fixed block order in double. A NaN result of arithmetic (a NaN
+// input, Inf - Inf, 0 * Inf) is written as the one quiet NaN 0x7fc00000; conversions keep NaN payloads.
 import { ArgumentError } from './errors';
 import { native } from './native';
 import {
@@ -32,7 +37,8 @@ function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<numbe
   return [outputArray(out, Float32Array, srcs[0].length), srcs, w] as const;
 }
 
-/** Element-wise mean of equal-length vectors: the averaging kernel. `out` may be one of the sources. */
+/** Element-wise mean of equal-length vectors, the averaging kernel: weightedSum with every weight float32(1 / count).
+ * `out` may be one of the sources. */
 export function mean(sources: readonly Float32Array[], out?: Float32Array): Float32Array {
   const args = weightedArgs(sources, null, out);
   native.weightedSum(...args);
@@ -44,7 +50,7 @@ export async function meanAsync(sources: readonly Float32Array[], out?: Float32A
   return args[0];
 }
 
-/** out = sum_j weights[j] * sources[j]. */
+/** out = sum_j weights[j] * sources[j] in float32: each product rounded, then added in source order. */
 export function weightedSum(sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array): Float32Array {
   const args = weightedArgs(sources, weights, out);
   native.weightedSum(...args);
@@ -61,7 +67,7 @@ function axpyArgs(y: Float32Array, a: number, x: Float32Array) {
   requireSameLength(y.length, requireF32(x, 'x'), 'x');
   return [y, requireNumber(a, 'a', { finite: false }), x] as const;
 }
-/** y += a * x, in place; returns y. */
+/** y += a * x, in place (the product rounded, then added); returns y. */
 export function axpy(y: Float32Array, a: number, x: Float32Array): Float32Array {
   native.axpy(...axpyArgs(y, a, x));
   return y;
@@ -92,7 +98,11 @@ function dotArgs(a: Float32Array, b: Float32Array) {
   requireSameLength(a.length, requireF32(b, 'b'), 'b');
   return [a, b] as const;
 }
-/** Dot product, accumulated in double. */
+/**
+ * Dot product in double (float products are exact there), in a fixed order: blocks of 16384 elements, each
+ * summed in 32 lanes (element i in lane i % 32) folded pairwise, block sums added in order. Identical on every
+ * SIMD path; NaN if any product is NaN.
+ */
 export function dot(a: Float32Array, b: Float32Array): number {
   return native.dot(...dotArgs(a, b)) as number;
 }
@@ -100,6 +110,7 @@ export function dotAsync(a: Float32Array, b: Float32Array): Promise<number> {
   return native.dot(...dotArgs(a, b), true) as Promise<number>;
 }
 
+/** sqrt(dot(x, x)). */
 export function l2Norm(x: Float32Array): number {
   return Math.sqrt(native.sumSq(requireF32(x, 'x')) as number);
 }
@@ -107,7 +118,7 @@ export async function l2NormAsync(x: Float32Array): Promise<number> {
   return Math.sqrt(await (native.sumSq(requireF32(x, 'x'), true) as Promise<number>));
 }
 
-/** max |x|; NaN when x holds a NaN; 0 for an empty array. */
+/** max |x|; NaN when x holds a NaN; 0 for an empty array. Exact, so the same everywhere. */
 export function maxAbs(x: Float32Array): number {
   return native.maxAbs(requireF32(x, 'x')) as number;
 }
@@ -132,6 +143,13 @@ export interface SgdOptions {
   nesterov?: boolean;
   /** L2 penalty added to the gradient */
   weightDecay?: number;
+  /**
+   * 1-based step count of the velocity buffer, as PyTorch counts it: on step 1 the velocity becomes the gradient,
+   * undampened, whatever it held; later steps use velocity = momentum * velocity + (1 - dampening) * gradient.
+   * Required when momentum > 0 and dampening > 0. Without dampening it may be left out: then every step is a later
+   * step, and a zero-filled velocity gives PyTorch's first step anyway.
+   */
+  step?: number;
 }
 
 /** Validated SGD hyperparameters with defaults: shared by the kernel and TENSOR.SGD. */
@@ -152,9 +170,17 @@ function sgdArgs(param: Float32Array, grad: Float32Array, o: SgdOptions) {
   if (h.momentum > 0 && o.velocity === undefined) throw new ArgumentError('ERR_ARGUMENT', 'momentum > 0 needs a velocity buffer');
   const velocity = o.velocity === undefined ? null : requireF32(o.velocity, 'velocity');
   if (velocity) requireSameLength(param.length, velocity, 'velocity');
-  return [param, grad, velocity, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov] as const;
+  const step = o.step === undefined ? undefined : requireInteger(o.step, 'step', 1);
+  if (h.momentum > 0 && h.dampening > 0 && step === undefined) {
+    throw new ArgumentError('ERR_ARGUMENT', 'momentum with dampening needs the 1-based step (step 1 sets velocity = gradient, undampened)');
+  }
+  return [param, grad, velocity, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, step === 1] as const;
 }
-/** SGD step in place (PyTorch semantics, velocity starting at zero). */
+/**
+ * SGD step in place, torch.optim.SGD's update in float32: d = grad + weightDecay * param;
+ * velocity = (step 1 ? d : momentum * velocity + (1 - dampening) * d); d = nesterov ? d + momentum * velocity : velocity;
+ * param -= lr * d.
+ */
 export function sgdStep(param: Float32Array, grad: Float32Array, options: SgdOptions): Float32Array {
   native.sgd(...sgdArgs(param, grad, options));
   return param;
@@ -203,7 +229,7 @@ function adamArgs(param: Float32Array, grad: Float32Array, state: AdamState, o: 
   const h = adamHyperparameters(o);
   return [param, grad, state.m, state.v, h.lr, h.beta1, h.beta2, h.eps, h.weightDecay, h.decoupled, h.step] as const;
 }
-/** Adam / AdamW step in place, bias-corrected. */
+/** Adam / AdamW step in place, bias-corrected (beta^step by exact-order double products, not libm's pow). */
 export function adamStep(param: Float32Array, grad: Float32Array, state: AdamState, options: AdamOptions): Float32Array {
   native.adam(...adamArgs(param, grad, state, options));
   return param;
@@ -213,7 +239,7 @@ export async function adamStepAsync(param: Float32Array, grad: Float32Array, sta
   return param;
 }
 
-/** float32 -> IEEE float16 bit patterns, round to nearest even. */
+/** float32 -> IEEE float16 bit patterns, round to nearest even; NaN keeps its sign and top payload bits, made quiet. */
 export function toFloat16(x: Float32Array, out?: Uint16Array): Uint16Array {
   const o = outputArray(out, Uint16Array, requireF32(x, 'x').length);
   native.f32ToF16(o, x);
@@ -258,24 +284,44 @@ export async function fromBFloat16Async(h: Uint16Array, out?: Float32Array): Pro
 
 export interface QuantizedInt8 {
   values: Int8Array;
-  /** x ≈ values * scale */
+  /** x ≈ values * scale; a float32 value */
   scale: number;
 }
 
-/** Symmetric int8 quantization: q = clamp(round(x / scale), -127, 127); scale defaults to max|x| / 127. */
+/** A scale as the kernels hold it: its float32 value, which must be positive and finite. */
+function float32Scale(scale: number): number {
+  const s = Math.fround(requireNumber(scale, 'scale', { min: Number.MIN_VALUE }));
+  if (!(s > 0 && Number.isFinite(s))) throw new ArgumentError('ERR_RANGE', `scale ${scale} is not a positive finite float32 (it rounds to ${s})`);
+  return s;
+}
+
+const int8HasNoNaN = () => new ArgumentError('ERR_ARGUMENT', 'x holds NaN, which int8 cannot represent');
+
+/**
+ * Symmetric int8 quantization: q = clamp(x / scale, -127, 127) rounded half to even, where x / scale is the
+ * float32 quotient (correctly rounded) and scale is used, and returned, as its float32 value. Without a scale it
+ * is float32(max|x| / 127) (at least the smallest float32, 1 when x is all zeros); data holding Inf then has no
+ * finite scale and throws. ±Inf with an explicit scale saturates to ±127. Data holding NaN throws either way
+ * (int8 has no NaN, and zeroing one would hide a diverged gradient): without a scale before anything is
+ * written, with one after the kernel ran, so `out` then holds the other elements' values and 0 for NaN.
+ */
 export function quantizeInt8(x: Float32Array, options: { scale?: number; out?: Int8Array } = {}): QuantizedInt8 {
   requireF32(x, 'x');
   const values = outputArray(options.out, Int8Array, x.length);
-  let s = options.scale;
-  if (s === undefined) {
+  let s: number;
+  if (options.scale === undefined) {
     const m = native.maxAbs(x) as number;
-    if (!Number.isFinite(m)) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick an int8 scale for data holding NaN or Inf');
-    s = m > 0 ? Math.fround(m / 127) : 1; // float32, as the kernel holds it
+    if (Number.isNaN(m)) throw int8HasNoNaN();
+    if (m === Infinity) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick a finite int8 scale for data holding Inf: pass a scale');
+    s = m > 0 ? Math.max(Math.fround(m / 127), 2 ** -149) : 1;
+  } else {
+    s = float32Scale(options.scale);
   }
-  native.quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
+  if ((native.quantizeI8(values, x, s) as number) > 0) throw int8HasNoNaN();
   return { values, scale: s };
 }
 
+/** x = q * scale, scale used as its float32 value. */
 export function dequantizeInt8(q: Int8Array, scale: number, out?: Float32Array): Float32Array {
   const o = outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length);
   native.dequantizeI8(o, q, requireNumber(scale, 'scale'));
@@ -297,7 +343,8 @@ export interface SparseGradient {
 
 /**
  * Top-k sparsification with error feedback: adds grad into residual, sends the k entries of largest magnitude
- * (NaN counts as largest) and keeps the rest in residual for the next step.
+ * (NaN counts as largest) and keeps the rest in residual for the next step. Equal magnitudes (+0 and -0 included)
+ * are broken by lowest index: of the entries tied at the k-th magnitude, the first ones are sent.
  */
 export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: Float32Array): SparseGradient {
   requireF32(grad, 'grad');

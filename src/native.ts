@@ -31,7 +31,7 @@ export interface NativeAddon {
   sumSq(x: Float32Array, async?: boolean): number | Promise<number>;
   maxAbs(x: Float32Array, async?: boolean): number | Promise<number>;
   sgd(param: Float32Array, grad: Float32Array, velocity: Float32Array | null, lr: number, momentum: number,
-    dampening: number, weightDecay: number, nesterov: boolean, async?: boolean): void | Promise<void>;
+    dampening: number, weightDecay: number, nesterov: boolean, firstStep: boolean, async?: boolean): void | Promise<void>;
   adam(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number,
     beta2: number, eps: number, weightDecay: number, decoupled: boolean, step: number, async?: boolean): void | Promise<void>;
   f32ToF16(out: Uint16Array, x: Float32Array, async?: boolean): void | Promise<void>;

@@ -171,7 +171,7 @@ Napi::Value MaxAbs(const Napi::CallbackInfo &info) {
   return Dispatch(info, std::move(job), {x}, 1);
 }
 
-// sgd(param, grad, velocity|null, lr, momentum, dampening, weightDecay, nesterov, async?)
+// sgd(param, grad, velocity|null, lr, momentum, dampening, weightDecay, nesterov, firstStep, async?)
 Napi::Value Sgd(const Napi::CallbackInfo &info) {
   auto param = F32(info, 0, "param");
   auto grad = F32(info, 1, "grad");
@@ -185,13 +185,14 @@ Napi::Value Sgd(const Napi::CallbackInfo &info) {
     keep.push_back(vel);
   }
   spirt_sgd_params p{(float)Num(info, 3, "lr"), (float)Num(info, 4, "momentum"), (float)Num(info, 5, "dampening"),
-                     (float)Num(info, 6, "weightDecay"), info[7].ToBoolean().Value() ? 1 : 0};
+                     (float)Num(info, 6, "weightDecay"), info[7].ToBoolean().Value() ? 1 : 0,
+                     info[8].ToBoolean().Value() ? 1 : 0};
   float *pp = param.Data();
   const float *pg = grad.Data();
   Job job;
   job.n = param.ElementLength();
   job.run = [=](size_t b, size_t e) { K->sgd(pp + b, pg + b, pv ? pv + b : nullptr, e - b, &p); return 0.0; };
-  return Dispatch(info, std::move(job), keep, 8);
+  return Dispatch(info, std::move(job), keep, 9);
 }
 
 // adam(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, decoupled, step, async?)
