@@ -7,7 +7,9 @@
  *   added), and kernel files are built with -ffp-contract=off so no compiler fuses one either.
  * - tails (the last n % VW elements) run the vector code on a zero-padded copy, never a separate scalar loop.
  * - arithmetic results that are NaN are written as the one canonical quiet NaN (0x7fc00000): x86 and ARM
- *   propagate NaN payloads differently, so a payload cannot be the same everywhere.
+ *   propagate NaN payloads differently, so a payload cannot be the same everywhere. Kernels keep the largest
+ *   |result| bit pattern in a probe (VP_ADD, an and and an integer max) and canonicalize in a second pass
+ *   only when it shows a NaN, which keeps the common case cheap.
  * - reductions follow one fixed order (see SPIRT_REDUCE_BLOCK in spirt_kernels.h) in double lanes. */
 #include <math.h>
 #include <string.h>
@@ -33,16 +35,27 @@ static inline size_t FN(stream_head)(const float *out, size_t n) {
 }
 
 /* Runs NAME##_run over [0, n): the unaligned head with plain stores, the rest streaming. ARGS(off) are
- * the run's arguments for elements starting at off, length excluded. */
-#define STREAMED(NAME, out, n, ARGS)                               \
+ * the run's arguments for elements starting at off, length excluded. Sets nan_seen to whether a run's
+ * probe saw a NaN. */
+#define STREAMED(nan_seen, NAME, out, n, ARGS)                     \
     do {                                                           \
         const size_t head_ = FN(stream_head)(out, n);              \
-        FN(NAME##_run)(ARGS(0), head_, 0);                         \
+        nan_seen = FN(NAME##_run)(ARGS(0), head_, 0);              \
         if (head_ < (n)) {                                         \
-            FN(NAME##_run)(ARGS(head_), (n) - head_, 1);           \
+            nan_seen |= FN(NAME##_run)(ARGS(head_), (n) - head_, 1); \
             VFENCE();                                              \
         }                                                          \
     } while (0)
+
+/* A probe keeps, per lane, the largest |x| bit pattern seen (VP_ADD: an and and an integer max). Those
+ * patterns order like |x|, and only a NaN's lies above Inf's 0x7f800000. */
+#define VP_NAN(p) (VP_MAX(p) > 0x7f800000u)
+
+/* Every NaN in x becomes 0x7fc00000; a pure function of each value, so where it runs cannot matter. */
+static void FN(canonicalize)(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != x[i]) x[i] = NAN;
+}
 
 /* Tails: the first rem (< VW) elements as a vector whose other lanes are zero, and back. */
 #define PART_IO(T, LOAD, STORE, VT, SUFFIX)                                       \
@@ -59,18 +72,20 @@ static inline size_t FN(stream_head)(const float *out, size_t n) {
     }
 PART_IO(float, VLOAD, VSTORE, VF, f32)
 
-/* out[i] = sum_j w[j] * src[j][i], the products added in source order */
+/* out[i] = sum_j w[j] * src[j][i], the products added in source order; seen by *probe */
 static inline VF FN(weighted_sum_vec)(const float *const *src, size_t at, const float *w, float uniform, size_t nsrc,
-                                      size_t rem) {
+                                      size_t rem, VP *probe) {
     VF acc = VMUL(VSET1(w ? w[0] : uniform), rem ? FN(load_part_f32)(src[0] + at, rem) : VLOAD(src[0] + at));
     for (size_t j = 1; j < nsrc; j++)
         acc = VADD(acc, VMUL(VSET1(w ? w[j] : uniform), rem ? FN(load_part_f32)(src[j] + at, rem) : VLOAD(src[j] + at)));
-    return VCANON(acc);
+    *probe = VP_ADD(*probe, acc);
+    return acc;
 }
 
-static void FN(weighted_sum_run)(float *out, const float *const *src, size_t src_off, const float *w, size_t nsrc,
-                                 size_t n, int nt) {
+static int FN(weighted_sum_run)(float *out, const float *const *src, size_t src_off, const float *w, size_t nsrc,
+                                size_t n, int nt) {
     const float uniform = 1.0f / (float)nsrc;
+    VP probe = VP_ZERO();
     out += src_off;
     size_t i = 0;
     for (; i + 2 * VW <= n; i += 2 * VW) { /* weighted_sum_vec on two vectors at once */
@@ -81,11 +96,13 @@ static void FN(weighted_sum_run)(float *out, const float *const *src, size_t src
             a0 = VADD(a0, VMUL(wj, VLOAD(src[j] + src_off + i)));
             a1 = VADD(a1, VMUL(wj, VLOAD(src[j] + src_off + i + VW)));
         }
-        STORE_OUT(out + i, VCANON(a0), nt);
-        STORE_OUT(out + i + VW, VCANON(a1), nt);
+        probe = VP_ADD(VP_ADD(probe, a0), a1);
+        STORE_OUT(out + i, a0, nt);
+        STORE_OUT(out + i + VW, a1, nt);
     }
-    for (; i + VW <= n; i += VW) STORE_OUT(out + i, FN(weighted_sum_vec)(src, src_off + i, w, uniform, nsrc, 0), nt);
-    if (i < n) FN(store_part_f32)(out + i, FN(weighted_sum_vec)(src, src_off + i, w, uniform, nsrc, n - i), n - i);
+    for (; i + VW <= n; i += VW) STORE_OUT(out + i, FN(weighted_sum_vec)(src, src_off + i, w, uniform, nsrc, 0, &probe), nt);
+    if (i < n) FN(store_part_f32)(out + i, FN(weighted_sum_vec)(src, src_off + i, w, uniform, nsrc, n - i, &probe), n - i);
+    return VP_NAN(probe);
 }
 
 static void FN(weighted_sum)(float *out, const float *const *src, const float *w, size_t nsrc, size_t n) {
@@ -93,32 +110,53 @@ static void FN(weighted_sum)(float *out, const float *const *src, const float *w
         memset(out, 0, n * sizeof(float));
         return;
     }
+    int nan_seen;
 #define WSUM_ARGS(off) out, src, off, w, nsrc
-    STREAMED(weighted_sum, out, n, WSUM_ARGS);
+    STREAMED(nan_seen, weighted_sum, out, n, WSUM_ARGS);
 #undef WSUM_ARGS
+    if (nan_seen) FN(canonicalize)(out, n);
 }
 
 static void FN(axpy)(float *y, float a, const float *x, size_t n) {
     VF va = VSET1(a);
+    VP probe = VP_ZERO();
     size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTORE(y + i, VCANON(VADD(VLOAD(y + i), VMUL(va, VLOAD(x + i)))));
+    for (; i + VW <= n; i += VW) {
+        VF r = VADD(VLOAD(y + i), VMUL(va, VLOAD(x + i)));
+        probe = VP_ADD(probe, r);
+        VSTORE(y + i, r);
+    }
     if (i < n) {
         VF r = VADD(FN(load_part_f32)(y + i, n - i), VMUL(va, FN(load_part_f32)(x + i, n - i)));
-        FN(store_part_f32)(y + i, VCANON(r), n - i);
+        probe = VP_ADD(probe, r);
+        FN(store_part_f32)(y + i, r, n - i);
     }
+    if (VP_NAN(probe)) FN(canonicalize)(y, n);
 }
 
-static void FN(scale_run)(float *out, const float *x, float a, size_t n, int nt) {
+static int FN(scale_run)(float *out, const float *x, float a, size_t n, int nt) {
     VF va = VSET1(a);
+    VP probe = VP_ZERO();
     size_t i = 0;
-    for (; i + VW <= n; i += VW) STORE_OUT(out + i, VCANON(VMUL(va, VLOAD(x + i))), nt);
-    if (i < n) FN(store_part_f32)(out + i, VCANON(VMUL(va, FN(load_part_f32)(x + i, n - i))), n - i);
+    for (; i + VW <= n; i += VW) {
+        VF r = VMUL(va, VLOAD(x + i));
+        probe = VP_ADD(probe, r);
+        STORE_OUT(out + i, r, nt);
+    }
+    if (i < n) {
+        VF r = VMUL(va, FN(load_part_f32)(x + i, n - i));
+        probe = VP_ADD(probe, r);
+        FN(store_part_f32)(out + i, r, n - i);
+    }
+    return VP_NAN(probe);
 }
 
 static void FN(scale)(float *out, const float *x, float a, size_t n) {
+    int nan_seen;
 #define SCALE_ARGS(off) out + (off), x + (off), a
-    STREAMED(scale, out, n, SCALE_ARGS);
+    STREAMED(nan_seen, scale, out, n, SCALE_ARGS);
 #undef SCALE_ARGS
+    if (nan_seen) FN(canonicalize)(out, n);
 }
 
 /* Reductions: float products are exact in double, so each of REDUCE_LANES double lanes sums its elements
@@ -163,25 +201,16 @@ static double FN(sumsq)(const float *x, size_t n) {
     return FN(dot)(x, x, n);
 }
 
-/* max is exact and order-free: every path and every split agrees */
+/* max |x| is the probe itself: exact and order-free, so every path and every split agrees */
 static float FN(maxabs)(const float *x, size_t n) {
-    VF best = VSET1(0.0f), nan_probe = best;
+    VP probe = VP_ZERO();
     size_t i = 0;
-    for (; i + VW <= n; i += VW) {
-        VF v = VLOAD(x + i);
-        best = VMAX(VABS(v), best);
-        nan_probe = VADD(nan_probe, VSUB(v, v)); /* NaN once any lane saw NaN or Inf */
-    }
-    float m = VMAXREDUCE(best);
-    float probe = (float)VREDUCE(nan_probe);
-    for (size_t t = 0; t < i && probe != probe; t++) /* rare path: tell NaN from Inf */
-        if (x[t] != x[t]) return NAN;
-    for (; i < n; i++) {
-        if (x[i] != x[i]) return NAN;
-        float a = fabsf(x[i]);
-        if (a > m) m = a;
-    }
-    return m;
+    for (; i + VW <= n; i += VW) probe = VP_ADD(probe, VLOAD(x + i));
+    if (i < n) probe = VP_ADD(probe, FN(load_part_f32)(x + i, n - i));
+    const uint32_t bits = VP_MAX(probe);
+    float m;
+    memcpy(&m, &bits, 4);
+    return bits > 0x7f800000u ? NAN : m;
 }
 
 /* PyTorch's SGD on one vector: d = g + wd*w (skipped when wd = 0, as PyTorch skips it);
@@ -191,10 +220,11 @@ static float FN(maxabs)(const float *x, size_t n) {
         VF d_ = use_wd ? VADD(g, VMUL(vwd, w)) : g;                                \
         if (use_mom) {                                                             \
             VF v_ = first ? d_ : VADD(VMUL(vmom, vel_in), VMUL(vkeep, d_));        \
-            vel_out = VCANON(v_);                                                  \
+            vel_out = v_;                                                          \
             d_ = nesterov ? VADD(d_, VMUL(vmom, v_)) : v_;                         \
         }                                                                          \
-        w = VCANON(VADD(w, VMUL(vneglr, d_)));                                     \
+        w = VADD(w, VMUL(vneglr, d_));                                             \
+        probe = VP_ADD(probe, w); /* a NaN velocity makes the parameter NaN too */  \
     } while (0)
 
 static void FN(sgd)(float *param, const float *grad, float *velocity, size_t n, const spirt_sgd_params *p) {
@@ -202,6 +232,7 @@ static void FN(sgd)(float *param, const float *grad, float *velocity, size_t n, 
               use_wd = p->weight_decay != 0.0f;
     const VF vneglr = VSET1(-p->lr), vmom = VSET1(p->momentum), vwd = VSET1(p->weight_decay),
              vkeep = VSET1(1.0f - p->dampening);
+    VP probe = VP_ZERO();
     size_t i = 0;
     for (; i + VW <= n; i += VW) {
         VF w = VLOAD(param + i), vel = use_mom ? VLOAD(velocity + i) : w;
@@ -215,6 +246,10 @@ static void FN(sgd)(float *param, const float *grad, float *velocity, size_t n, 
         SGD_VEC(w, FN(load_part_f32)(grad + i, rem), vel, vel);
         if (use_mom) FN(store_part_f32)(velocity + i, vel, rem);
         FN(store_part_f32)(param + i, w, rem);
+    }
+    if (VP_NAN(probe)) {
+        FN(canonicalize)(param, n);
+        if (use_mom) FN(canonicalize)(velocity, n);
     }
 }
 #undef SGD_VEC
@@ -235,9 +270,8 @@ static inline double FN(power)(double beta, uint64_t t) {
         m_ = VADD(VMUL(vb1, m_), VMUL(vc1, g_));                                          \
         v_ = VADD(VMUL(vb2, v_), VMUL(vc2, VMUL(g_, g_)));                                \
         VF denom_ = VADD(VSQRT(VMUL(v_, vbc2)), veps);                                    \
-        w = VCANON(VSUB(VMUL(vshrink, w), VDIV(VMUL(vstep, m_), denom_)));                \
-        m_ = VCANON(m_);                                                                  \
-        v_ = VCANON(v_);                                                                  \
+        w = VSUB(VMUL(vshrink, w), VDIV(VMUL(vstep, m_), denom_));                        \
+        probe = VP_ADD(probe, w); /* a NaN moment makes the parameter NaN too */           \
     } while (0)
 
 static void FN(adam)(float *param, const float *grad, float *m, float *v, size_t n, const spirt_adam_params *p) {
@@ -248,6 +282,7 @@ static void FN(adam)(float *param, const float *grad, float *m, float *v, size_t
     const VF vb1 = VSET1(b1), vb2 = VSET1(b2), vc1 = VSET1(1.0f - b1), vc2 = VSET1(1.0f - b2), vbc2 = VSET1(bc2),
              veps = VSET1(p->eps), vstep = VSET1(p->lr * bc1), vl2 = VSET1(l2),
              vshrink = VSET1(p->decoupled ? 1.0f - p->lr * p->weight_decay : 1.0f);
+    VP probe = VP_ZERO();
     size_t i = 0;
     for (; i + VW <= n; i += VW) {
         VF w = VLOAD(param + i), mi = VLOAD(m + i), vi = VLOAD(v + i);
@@ -263,6 +298,11 @@ static void FN(adam)(float *param, const float *grad, float *m, float *v, size_t
         FN(store_part_f32)(m + i, mi, rem);
         FN(store_part_f32)(v + i, vi, rem);
         FN(store_part_f32)(param + i, w, rem);
+    }
+    if (VP_NAN(probe)) {
+        FN(canonicalize)(param, n);
+        FN(canonicalize)(m, n);
+        FN(canonicalize)(v, n);
     }
 }
 #undef ADAM_VEC
@@ -281,14 +321,20 @@ static void FN(f32_to_f16)(uint16_t *out, const float *in, size_t n) {
     if (i < n) FN(store_part_f16)(out + i, FN(load_part_f32)(in + i, n - i), n - i);
 }
 
-static void FN(f16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
+/* widening runs report no NaN: conversions keep payloads */
+static int FN(f16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
     size_t i = 0;
     for (; i + VW <= n; i += VW) STORE_OUT(out + i, VLOAD_F16(in + i), nt);
     if (i < n) FN(store_part_f32)(out + i, FN(load_part_f16)(in + i, n - i), n - i);
+    return 0;
 }
 
 #define WIDEN_ARGS(off) out + (off), in + (off)
-static void FN(f16_to_f32)(float *out, const uint16_t *in, size_t n) { STREAMED(f16_to_f32, out, n, WIDEN_ARGS); }
+static void FN(f16_to_f32)(float *out, const uint16_t *in, size_t n) {
+    int nan_seen;
+    STREAMED(nan_seen, f16_to_f32, out, n, WIDEN_ARGS);
+    (void)nan_seen;
+}
 
 static void FN(f32_to_bf16)(uint16_t *out, const float *in, size_t n) {
     size_t i = 0;
@@ -296,13 +342,18 @@ static void FN(f32_to_bf16)(uint16_t *out, const float *in, size_t n) {
     if (i < n) FN(store_part_bf16)(out + i, FN(load_part_f32)(in + i, n - i), n - i);
 }
 
-static void FN(bf16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
+static int FN(bf16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
     size_t i = 0;
     for (; i + VW <= n; i += VW) STORE_OUT(out + i, VLOAD_BF16(in + i), nt);
     if (i < n) FN(store_part_f32)(out + i, FN(load_part_bf16)(in + i, n - i), n - i);
+    return 0;
 }
 
-static void FN(bf16_to_f32)(float *out, const uint16_t *in, size_t n) { STREAMED(bf16_to_f32, out, n, WIDEN_ARGS); }
+static void FN(bf16_to_f32)(float *out, const uint16_t *in, size_t n) {
+    int nan_seen;
+    STREAMED(nan_seen, bf16_to_f32, out, n, WIDEN_ARGS);
+    (void)nan_seen;
+}
 
 static inline VF FN(load_i8)(const int8_t *p) { return VLOAD_I8(p); }
 static inline void FN(store_i8)(int8_t *p, VF v) { VSTORE_I8(p, v); }
@@ -324,15 +375,19 @@ static size_t FN(quantize_i8)(int8_t *out, const float *in, float scale, size_t 
     return nans;
 }
 
-static void FN(dequantize_i8_run)(float *out, const int8_t *in, float scale, size_t n, int nt) {
+/* scale * q is NaN only for a NaN scale or an infinite one times 0: no probe, the scale tells */
+static int FN(dequantize_i8_run)(float *out, const int8_t *in, float scale, size_t n, int nt) {
     VF vs = VSET1(scale);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) STORE_OUT(out + i, VCANON(VMUL(vs, VLOAD_I8(in + i))), nt);
-    if (i < n) FN(store_part_f32)(out + i, VCANON(VMUL(vs, FN(load_part_i8)(in + i, n - i))), n - i);
+    for (; i + VW <= n; i += VW) STORE_OUT(out + i, VMUL(vs, VLOAD_I8(in + i)), nt);
+    if (i < n) FN(store_part_f32)(out + i, VMUL(vs, FN(load_part_i8)(in + i, n - i)), n - i);
+    return !isfinite(scale);
 }
 
 static void FN(dequantize_i8)(float *out, const int8_t *in, float scale, size_t n) {
+    int nan_seen;
 #define DEQUANT_ARGS(off) out + (off), in + (off), scale
-    STREAMED(dequantize_i8, out, n, DEQUANT_ARGS);
+    STREAMED(nan_seen, dequantize_i8, out, n, DEQUANT_ARGS);
 #undef DEQUANT_ARGS
+    if (nan_seen) FN(canonicalize)(out, n);
 }

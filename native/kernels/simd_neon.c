@@ -18,15 +18,16 @@ typedef float32x4_t VF;
 #define VDIV(a, b) vdivq_f32(a, b)
 #define VFMA(a, b, c) vfmaq_f32((c), (a), (b))
 #define VSQRT(a) vsqrtq_f32(a)
-#define VABS(a) vabsq_f32(a)
 #define VMAX(a, b) vmaxnmq_f32(a, b)
 #define VMIN(a, b) vminnmq_f32(a, b)
 #define VZERO_NAN(a) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a), vceqq_f32(a, a)))
 #define VROUND(a) vrndnq_f32(a)
-#define VMAXREDUCE(a) vmaxvq_f32(a)
 #define VISNUM(a) vceqq_f32(a, a)
-#define VCANON(a) vbslq_f32(VISNUM(a), a, vreinterpretq_f32_u32(vdupq_n_u32(0x7fc00000)))
 #define VCOUNT_NAN(a) ((size_t)vaddvq_u32(vshrq_n_u32(vmvnq_u32(VISNUM(a)), 31)))
+typedef uint32x4_t VP;
+#define VP_ZERO() vdupq_n_u32(0)
+#define VP_ADD(p, v) vmaxq_u32(p, vandq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x7fffffff)))
+#define VP_MAX(p) vmaxvq_u32(p)
 
 typedef float64x2_t VD;
 #define VDW 2
@@ -36,9 +37,6 @@ typedef float64x2_t VD;
 #define VD_MUL(a, b) vmulq_f64(a, b)
 #define VD_STORE(p, v) vst1q_f64((p), (v))
 
-static inline double VREDUCE(float32x4_t v) {
-    return vaddvq_f64(vaddq_f64(vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)));
-}
 static inline void VSTORE_I8(int8_t *p, float32x4_t v) {
     int16x4_t h = vqmovn_s32(vcvtnq_s32_f32(v));
     int8x8_t b = vqmovn_s16(vcombine_s16(h, h));

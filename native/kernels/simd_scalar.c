@@ -2,6 +2,7 @@
  * Built with -fno-tree-vectorize (and -ffp-contract=off, as every kernel file) so it stays one float op at a time. */
 #include "spirt_kernels.h"
 #include <math.h>
+#include <string.h>
 
 typedef float VF;
 #define VW 1
@@ -19,14 +20,19 @@ typedef float VF;
 /* GEMM only, which is not bit-identical across paths: the vector paths fuse, this one rounds twice */
 #define VFMA(a, b, c) ((a) * (b) + (c))
 #define VSQRT(a) sqrtf(a)
-#define VABS(a) fabsf(a)
 #define VMAX(a, b) ((a) > (b) ? (a) : (b))
 #define VMIN(a, b) ((a) < (b) ? (a) : (b))
-#define VREDUCE(a) ((double)(a))
-#define VMAXREDUCE(a) (a)
 #define VZERO_NAN(a) ((a) != (a) ? 0.0f : (a))
-#define VCANON(a) ((a) != (a) ? NAN : (a))
 #define VCOUNT_NAN(a) ((size_t)((a) != (a)))
+typedef uint32_t VP;
+#define VP_ZERO() 0u
+static inline VP VP_ADD(VP p, float v) {
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b &= 0x7fffffffu;
+    return b > p ? b : p;
+}
+#define VP_MAX(p) (p)
 #define VROUND(a) rintf(a)
 #define VSTORE_I8(p, v) (*(p) = (int8_t)(v))
 #define VLOAD_I8(p) ((float)*(p))
