@@ -37,8 +37,8 @@ function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<numbe
   return [outputArray(out, Float32Array, srcs[0].length), srcs, w] as const;
 }
 
-/** Element-wise mean of equal-length vectors, the averaging kernel: weightedSum with every weight float32(1 / count).
- * `out` may be one of the sources. */
+/** Element-wise mean of equal-length vectors, the averaging kernel: the float32 sum in source order, divided by
+ * the count (one correctly rounded division). `out` may be one of the sources. */
 export function mean(sources: readonly Float32Array[], out?: Float32Array): Float32Array {
   const args = weightedArgs(sources, null, out);
   native.weightedSum(...args);

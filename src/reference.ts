@@ -14,13 +14,14 @@ function bitsOf(x: Float32Array): Uint32Array {
   return new Uint32Array(x.buffer, x.byteOffset, x.length);
 }
 
+/** Products rounded, added in source order; without weights the sum in source order divided by the count. */
 export function weightedSum(sources: readonly Float32Array[], weights: ArrayLike<number> | null, out: Float32Array): Float32Array {
-  const n = out.length;
-  const w = weights ? Array.from(weights, fr) : sources.map(() => fr(1 / sources.length));
-  for (let i = 0; i < n; i++) {
-    let acc = fr(w[0] * sources[0][i]);
-    for (let j = 1; j < sources.length; j++) acc = fr(acc + fr(w[j] * sources[j][i]));
-    out[i] = acc;
+  const w = weights ? Array.from(weights, fr) : null;
+  const term = (j: number, x: number) => (w ? fr(w[j] * x) : x);
+  for (let i = 0; i < out.length; i++) {
+    let acc = term(0, sources[0][i]);
+    for (let j = 1; j < sources.length; j++) acc = fr(acc + term(j, sources[j][i]));
+    out[i] = w ? acc : acc / sources.length;
   }
   return out;
 }

@@ -27,12 +27,30 @@
         else VSTORE(p, v);  \
     } while (0)
 
+/* How many leading elements (at most n) come before p is aligned to a whole vector. */
+static inline size_t FN(align_head)(const void *p, size_t elem, size_t n) {
+    const uintptr_t addr = (uintptr_t)p, align = VW * elem;
+    if (VW == 1 || addr % elem) return 0;
+    const size_t head = (size_t)(((align - addr % align) % align) / elem);
+    return head < n ? head : n;
+}
+
 /* How many leading elements to write normally before out is aligned for VSTORE_NT; n when not streaming. */
 static inline size_t FN(stream_head)(const float *out, size_t n) {
-    const uintptr_t addr = (uintptr_t)out, align = VW * sizeof(float);
-    if (VW == 1 || n * sizeof(float) < STREAM_MIN_BYTES || addr % sizeof(float)) return n;
-    return (size_t)(((align - addr % align) % align) / sizeof(float));
+    if (VW == 1 || n * sizeof(float) < STREAM_MIN_BYTES || (uintptr_t)out % sizeof(float)) return n;
+    return FN(align_head)(out, sizeof(float), n);
 }
+
+/* Calls STEP(i, rem) over [0, n) of an array p: a partial vector (rem elements) up to p's vector alignment,
+ * whole vectors (rem = 0), a partial tail. In-place kernels align their output so that its loads and stores
+ * (and those of arrays allocated alike) never split a cache line; per element the result is the same. */
+#define FOR_VECTORS(p, n, STEP)                                        \
+    do {                                                               \
+        size_t i_ = FN(align_head)(p, sizeof(*(p)), n);                \
+        if (i_) STEP(0, i_);                                           \
+        for (; i_ + VW <= (n); i_ += VW) STEP(i_, 0);                  \
+        if (i_ < (n)) STEP(i_, (n) - i_);                              \
+    } while (0)
 
 /* Runs NAME##_run over [0, n): the unaligned head with plain stores, the rest streaming. ARGS(off) are
  * the run's arguments for elements starting at off, length excluded. Sets nan_seen to whether a run's
@@ -71,39 +89,48 @@ static void FN(canonicalize)(float *x, size_t n) {
         memcpy(p, buf, rem * sizeof(T));                                          \
     }
 PART_IO(float, VLOAD, VSTORE, VF, f32)
+/* a whole vector when rem is 0, else the first rem elements */
+#define LOAD_F32(p, rem) ((rem) ? FN(load_part_f32)(p, rem) : VLOAD(p))
+#define STORE_F32(p, v, rem)                         \
+    do {                                             \
+        if (rem) FN(store_part_f32)(p, v, rem);      \
+        else VSTORE(p, v);                           \
+    } while (0)
 
-/* out[i] = sum_j w[j] * src[j][i], the products added in source order; seen by *probe */
-static inline VF FN(weighted_sum_vec)(const float *const *src, size_t at, const float *w, float uniform, size_t nsrc,
+/* out[i] = sum_j w[j] * src[j][i], the products added in source order. Without weights the mean: the sum
+ * src[0][i] + ... + src[nsrc-1][i] in source order, then one correctly rounded division by nsrc. */
+#define WSUM_TERM(j, x) (w ? VMUL(VSET1(w[j]), x) : (x))
+static inline VF FN(weighted_sum_vec)(const float *const *src, size_t at, const float *w, VF count, size_t nsrc,
                                       size_t rem, VP *probe) {
-    VF acc = VMUL(VSET1(w ? w[0] : uniform), rem ? FN(load_part_f32)(src[0] + at, rem) : VLOAD(src[0] + at));
-    for (size_t j = 1; j < nsrc; j++)
-        acc = VADD(acc, VMUL(VSET1(w ? w[j] : uniform), rem ? FN(load_part_f32)(src[j] + at, rem) : VLOAD(src[j] + at)));
+    VF acc = WSUM_TERM(0, LOAD_F32(src[0] + at, rem));
+    for (size_t j = 1; j < nsrc; j++) acc = VADD(acc, WSUM_TERM(j, LOAD_F32(src[j] + at, rem)));
+    if (!w) acc = VDIV(acc, count);
     *probe = VP_ADD(*probe, acc);
     return acc;
 }
 
 static int FN(weighted_sum_run)(float *out, const float *const *src, size_t src_off, const float *w, size_t nsrc,
                                 size_t n, int nt) {
-    const float uniform = 1.0f / (float)nsrc;
+    const VF count = VSET1((float)nsrc);
     VP probe = VP_ZERO();
     out += src_off;
     size_t i = 0;
     for (; i + 2 * VW <= n; i += 2 * VW) { /* weighted_sum_vec on two vectors at once */
-        const VF w0 = VSET1(w ? w[0] : uniform);
-        VF a0 = VMUL(w0, VLOAD(src[0] + src_off + i)), a1 = VMUL(w0, VLOAD(src[0] + src_off + i + VW));
+        VF a0 = WSUM_TERM(0, VLOAD(src[0] + src_off + i)), a1 = WSUM_TERM(0, VLOAD(src[0] + src_off + i + VW));
         for (size_t j = 1; j < nsrc; j++) {
-            const VF wj = VSET1(w ? w[j] : uniform);
-            a0 = VADD(a0, VMUL(wj, VLOAD(src[j] + src_off + i)));
-            a1 = VADD(a1, VMUL(wj, VLOAD(src[j] + src_off + i + VW)));
+            a0 = VADD(a0, WSUM_TERM(j, VLOAD(src[j] + src_off + i)));
+            a1 = VADD(a1, WSUM_TERM(j, VLOAD(src[j] + src_off + i + VW)));
         }
+        if (!w) a0 = VDIV(a0, count), a1 = VDIV(a1, count);
         probe = VP_ADD(VP_ADD(probe, a0), a1);
         STORE_OUT(out + i, a0, nt);
         STORE_OUT(out + i + VW, a1, nt);
     }
-    for (; i + VW <= n; i += VW) STORE_OUT(out + i, FN(weighted_sum_vec)(src, src_off + i, w, uniform, nsrc, 0, &probe), nt);
-    if (i < n) FN(store_part_f32)(out + i, FN(weighted_sum_vec)(src, src_off + i, w, uniform, nsrc, n - i, &probe), n - i);
+    for (; i + VW <= n; i += VW) STORE_OUT(out + i, FN(weighted_sum_vec)(src, src_off + i, w, count, nsrc, 0, &probe), nt);
+    if (i < n) FN(store_part_f32)(out + i, FN(weighted_sum_vec)(src, src_off + i, w, count, nsrc, n - i, &probe), n - i);
     return VP_NAN(probe);
 }
+#undef WSUM_TERM
 
 static void FN(weighted_sum)(float *out, const float *const *src, const float *w, size_t nsrc, size_t n) {
     if (nsrc == 0) {
@@ -118,19 +145,16 @@ static void FN(weighted_sum)(float *out, const float *const *src, const float *w
 }
 
 static void FN(axpy)(float *y, float a, const float *x, size_t n) {
-    VF va = VSET1(a);
+    const VF va = VSET1(a);
     VP probe = VP_ZERO();
-    size_t i = 0;
-    for (; i + VW <= n; i += VW) {
-        VF r = VADD(VLOAD(y + i), VMUL(va, VLOAD(x + i)));
-        probe = VP_ADD(probe, r);
-        VSTORE(y + i, r);
-    }
-    if (i < n) {
-        VF r = VADD(FN(load_part_f32)(y + i, n - i), VMUL(va, FN(load_part_f32)(x + i, n - i)));
-        probe = VP_ADD(probe, r);
-        FN(store_part_f32)(y + i, r, n - i);
-    }
+#define AXPY_STEP(i, rem)                                                       \
+    do {                                                                        \
+        VF r_ = VADD(LOAD_F32(y + (i), rem), VMUL(va, LOAD_F32(x + (i), rem))); \
+        probe = VP_ADD(probe, r_);                                              \
+        STORE_F32(y + (i), r_, rem);                                            \
+    } while (0)
+    FOR_VECTORS(y, n, AXPY_STEP);
+#undef AXPY_STEP
     if (VP_NAN(probe)) FN(canonicalize)(y, n);
 }
 
@@ -214,45 +238,34 @@ static float FN(maxabs)(const float *x, size_t n) {
 }
 
 /* PyTorch's SGD on one vector: d = g + wd*w (skipped when wd = 0, as PyTorch skips it);
- * buf = first ? d : m*buf + (1-dampening)*d; d = nesterov ? d + m*buf : buf; w = w + (-lr)*d. */
-#define SGD_VEC(w, g, vel_in, vel_out)                                             \
-    do {                                                                           \
-        VF d_ = use_wd ? VADD(g, VMUL(vwd, w)) : g;                                \
-        if (use_mom) {                                                             \
-            VF v_ = first ? d_ : VADD(VMUL(vmom, vel_in), VMUL(vkeep, d_));        \
-            vel_out = v_;                                                          \
-            d_ = nesterov ? VADD(d_, VMUL(vmom, v_)) : v_;                         \
-        }                                                                          \
-        w = VADD(w, VMUL(vneglr, d_));                                             \
-        probe = VP_ADD(probe, w); /* a NaN velocity makes the parameter NaN too */  \
-    } while (0)
-
+ * buf = first ? d : m*buf + (1-dampening)*d; d = nesterov ? d + m*buf : buf; w = w + (-lr)*d.
+ * A NaN velocity makes the parameter NaN too, so probing the parameter finds every NaN. */
 static void FN(sgd)(float *param, const float *grad, float *velocity, size_t n, const spirt_sgd_params *p) {
     const int use_mom = p->momentum != 0.0f && velocity != NULL, nesterov = p->nesterov, first = p->first_step,
               use_wd = p->weight_decay != 0.0f;
     const VF vneglr = VSET1(-p->lr), vmom = VSET1(p->momentum), vwd = VSET1(p->weight_decay),
              vkeep = VSET1(1.0f - p->dampening);
     VP probe = VP_ZERO();
-    size_t i = 0;
-    for (; i + VW <= n; i += VW) {
-        VF w = VLOAD(param + i), vel = use_mom ? VLOAD(velocity + i) : w;
-        SGD_VEC(w, VLOAD(grad + i), vel, vel);
-        if (use_mom) VSTORE(velocity + i, vel);
-        VSTORE(param + i, w);
-    }
-    if (i < n) {
-        const size_t rem = n - i;
-        VF w = FN(load_part_f32)(param + i, rem), vel = use_mom ? FN(load_part_f32)(velocity + i, rem) : w;
-        SGD_VEC(w, FN(load_part_f32)(grad + i, rem), vel, vel);
-        if (use_mom) FN(store_part_f32)(velocity + i, vel, rem);
-        FN(store_part_f32)(param + i, w, rem);
-    }
+#define SGD_STEP(i, rem)                                                                  \
+    do {                                                                                  \
+        VF w_ = LOAD_F32(param + (i), rem), d_ = LOAD_F32(grad + (i), rem);               \
+        if (use_wd) d_ = VADD(d_, VMUL(vwd, w_));                                         \
+        if (use_mom) {                                                                    \
+            VF v_ = first ? d_ : VADD(VMUL(vmom, LOAD_F32(velocity + (i), rem)), VMUL(vkeep, d_)); \
+            STORE_F32(velocity + (i), v_, rem);                                           \
+            d_ = nesterov ? VADD(d_, VMUL(vmom, v_)) : v_;                                \
+        }                                                                                 \
+        w_ = VADD(w_, VMUL(vneglr, d_));                                                  \
+        probe = VP_ADD(probe, w_);                                                        \
+        STORE_F32(param + (i), w_, rem);                                                  \
+    } while (0)
+    FOR_VECTORS(param, n, SGD_STEP);
+#undef SGD_STEP
     if (VP_NAN(probe)) {
         FN(canonicalize)(param, n);
         if (use_mom) FN(canonicalize)(velocity, n);
     }
 }
-#undef SGD_VEC
 
 /* beta^t by square-and-multiply in double: the same bits on every machine, where libm's pow may differ */
 static inline double FN(power)(double beta, uint64_t t) {
@@ -263,17 +276,7 @@ static inline double FN(power)(double beta, uint64_t t) {
 }
 
 /* Adam on one vector: g += l2*w (skipped when l2 = 0); m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*(g*g);
- * w = shrink*w - (step*m) / (sqrt(v*bc2) + eps) */
-#define ADAM_VEC(w, g, m_, v_)                                                            \
-    do {                                                                                  \
-        VF g_ = use_l2 ? VADD(g, VMUL(vl2, w)) : g;                                       \
-        m_ = VADD(VMUL(vb1, m_), VMUL(vc1, g_));                                          \
-        v_ = VADD(VMUL(vb2, v_), VMUL(vc2, VMUL(g_, g_)));                                \
-        VF denom_ = VADD(VSQRT(VMUL(v_, vbc2)), veps);                                    \
-        w = VSUB(VMUL(vshrink, w), VDIV(VMUL(vstep, m_), denom_));                        \
-        probe = VP_ADD(probe, w); /* a NaN moment makes the parameter NaN too */           \
-    } while (0)
-
+ * w = shrink*w - (step*m) / (sqrt(v*bc2) + eps). A NaN moment makes the parameter NaN too. */
 static void FN(adam)(float *param, const float *grad, float *m, float *v, size_t n, const spirt_adam_params *p) {
     const float bc1 = (float)(1.0 / (1.0 - FN(power)((double)p->beta1, p->step)));
     const float bc2 = (float)(1.0 / (1.0 - FN(power)((double)p->beta2, p->step)));
@@ -283,29 +286,27 @@ static void FN(adam)(float *param, const float *grad, float *m, float *v, size_t
              veps = VSET1(p->eps), vstep = VSET1(p->lr * bc1), vl2 = VSET1(l2),
              vshrink = VSET1(p->decoupled ? 1.0f - p->lr * p->weight_decay : 1.0f);
     VP probe = VP_ZERO();
-    size_t i = 0;
-    for (; i + VW <= n; i += VW) {
-        VF w = VLOAD(param + i), mi = VLOAD(m + i), vi = VLOAD(v + i);
-        ADAM_VEC(w, VLOAD(grad + i), mi, vi);
-        VSTORE(m + i, mi);
-        VSTORE(v + i, vi);
-        VSTORE(param + i, w);
-    }
-    if (i < n) {
-        const size_t rem = n - i;
-        VF w = FN(load_part_f32)(param + i, rem), mi = FN(load_part_f32)(m + i, rem), vi = FN(load_part_f32)(v + i, rem);
-        ADAM_VEC(w, FN(load_part_f32)(grad + i, rem), mi, vi);
-        FN(store_part_f32)(m + i, mi, rem);
-        FN(store_part_f32)(v + i, vi, rem);
-        FN(store_part_f32)(param + i, w, rem);
-    }
+#define ADAM_STEP(i, rem)                                                                   \
+    do {                                                                                    \
+        VF w_ = LOAD_F32(param + (i), rem), g_ = LOAD_F32(grad + (i), rem);                 \
+        if (use_l2) g_ = VADD(g_, VMUL(vl2, w_));                                           \
+        VF m_ = VADD(VMUL(vb1, LOAD_F32(m + (i), rem)), VMUL(vc1, g_));                     \
+        VF v_ = VADD(VMUL(vb2, LOAD_F32(v + (i), rem)), VMUL(vc2, VMUL(g_, g_)));           \
+        VF denom_ = VADD(VSQRT(VMUL(v_, vbc2)), veps);                                      \
+        w_ = VSUB(VMUL(vshrink, w_), VDIV(VMUL(vstep, m_), denom_));                        \
+        probe = VP_ADD(probe, w_);                                                          \
+        STORE_F32(m + (i), m_, rem);                                                        \
+        STORE_F32(v + (i), v_, rem);                                                        \
+        STORE_F32(param + (i), w_, rem);                                                    \
+    } while (0)
+    FOR_VECTORS(param, n, ADAM_STEP);
+#undef ADAM_STEP
     if (VP_NAN(probe)) {
         FN(canonicalize)(param, n);
         FN(canonicalize)(m, n);
         FN(canonicalize)(v, n);
     }
 }
-#undef ADAM_VEC
 
 /* Conversions keep NaN payloads as the hardware converters do (quieted, top bits kept): see common.c. */
 static inline VF FN(load_f16)(const uint16_t *p) { return VLOAD_F16(p); }
@@ -315,11 +316,15 @@ static inline void FN(store_bf16)(uint16_t *p, VF v) { VSTORE_BF16(p, v); }
 PART_IO(uint16_t, FN(load_f16), FN(store_f16), VF, f16)
 PART_IO(uint16_t, FN(load_bf16), FN(store_bf16), VF, bf16)
 
-static void FN(f32_to_f16)(uint16_t *out, const float *in, size_t n) {
-    size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTORE_F16(out + i, VLOAD(in + i));
-    if (i < n) FN(store_part_f16)(out + i, FN(load_part_f32)(in + i, n - i), n - i);
-}
+/* narrowing: aligned to the input, the wider of the two arrays */
+#define NARROW_STEP(STORE, SUFFIX, i, rem)                                                   \
+    do {                                                                                     \
+        if (rem) FN(store_part_##SUFFIX)(out + (i), FN(load_part_f32)(in + (i), rem), rem);  \
+        else STORE(out + (i), VLOAD(in + (i)));                                              \
+    } while (0)
+#define F16_STEP(i, rem) NARROW_STEP(VSTORE_F16, f16, i, rem)
+static void FN(f32_to_f16)(uint16_t *out, const float *in, size_t n) { FOR_VECTORS(in, n, F16_STEP); }
+#undef F16_STEP
 
 /* widening runs report no NaN: conversions keep payloads */
 static int FN(f16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
@@ -336,11 +341,10 @@ static void FN(f16_to_f32)(float *out, const uint16_t *in, size_t n) {
     (void)nan_seen;
 }
 
-static void FN(f32_to_bf16)(uint16_t *out, const float *in, size_t n) {
-    size_t i = 0;
-    for (; i + VW <= n; i += VW) VSTORE_BF16(out + i, VLOAD(in + i));
-    if (i < n) FN(store_part_bf16)(out + i, FN(load_part_f32)(in + i, n - i), n - i);
-}
+#define BF16_STEP(i, rem) NARROW_STEP(VSTORE_BF16, bf16, i, rem)
+static void FN(f32_to_bf16)(uint16_t *out, const float *in, size_t n) { FOR_VECTORS(in, n, BF16_STEP); }
+#undef BF16_STEP
+#undef NARROW_STEP
 
 static int FN(bf16_to_f32_run)(float *out, const uint16_t *in, size_t n, int nt) {
     size_t i = 0;
@@ -369,9 +373,14 @@ static inline VF FN(quantize_vec)(VF x, VF vscale, size_t *nans) {
 
 static size_t FN(quantize_i8)(int8_t *out, const float *in, float scale, size_t n) {
     const VF vscale = VSET1(scale);
-    size_t i = 0, nans = 0;
-    for (; i + VW <= n; i += VW) VSTORE_I8(out + i, FN(quantize_vec)(VLOAD(in + i), vscale, &nans));
-    if (i < n) FN(store_part_i8)(out + i, FN(quantize_vec)(FN(load_part_f32)(in + i, n - i), vscale, &nans), n - i);
+    size_t nans = 0;
+#define QUANT_STEP(i, rem)                                                                            \
+    do {                                                                                              \
+        if (rem) FN(store_part_i8)(out + (i), FN(quantize_vec)(FN(load_part_f32)(in + (i), rem), vscale, &nans), rem); \
+        else VSTORE_I8(out + (i), FN(quantize_vec)(VLOAD(in + (i)), vscale, &nans));                  \
+    } while (0)
+    FOR_VECTORS(in, n, QUANT_STEP);
+#undef QUANT_STEP
     return nans;
 }
 

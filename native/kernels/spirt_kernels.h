@@ -44,7 +44,9 @@ typedef struct spirt_adam_params {
 
 typedef struct spirt_kernels {
     const char *name;
-    /* out = sum_j w[j] * src[j]; w == NULL means the plain mean (w[j] = 1/nsrc). out may alias no source. */
+    /* out = sum_j w[j] * src[j], each product rounded, added in source order. w == NULL means the plain mean:
+     * (src[0] + ... + src[nsrc-1]) added in source order, then divided by nsrc (one correctly rounded division).
+     * out may alias a source. */
     void (*weighted_sum)(float *out, const float *const *src, const float *w, size_t nsrc, size_t n);
     /* y += a * x */
     void (*axpy)(float *y, float a, const float *x, size_t n);
