@@ -15,7 +15,7 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/
 fi
 k=native/kernels
 # the flags CMakeLists.txt gives the kernels: no contraction anywhere, no auto-vectorised scalar reference
-for f in simd_neon dispatch common; do
+for f in simd_neon dispatch common robust; do
   aarch64-linux-gnu-gcc -O3 -std=c11 -fno-math-errno -ffp-contract=off -I$k -c $k/$f.c -o "$out/$f.o"
 done
 aarch64-linux-gnu-gcc -O3 -std=c11 -fno-math-errno -fno-tree-vectorize -ffp-contract=off -I$k -c $k/simd_scalar.c -o "$out/simd_scalar.o"

@@ -46,22 +46,23 @@ export function scale(x: Float32Array, a: number, out: Float32Array): Float32Arr
 export const REDUCE_BLOCK = 16384;
 const REDUCE_LANES = 32;
 
-/** One block: element i in lane i % 32 (float products are exact in double), lanes folded l += l + w for w = 16..1. */
-function dotBlock(a: Float32Array, b: Float32Array, start: number, end: number, lanes: Float64Array): number {
-  lanes.fill(0);
-  for (let i = start; i < end; i++) lanes[(i - start) % REDUCE_LANES] += a[i] * b[i];
-  for (let w = REDUCE_LANES / 2; w >= 1; w /= 2) for (let l = 0; l < w; l++) lanes[l] += lanes[l + w];
-  return lanes[0];
-}
-
-/** sum a[i] * b[i] in the kernels' order: block sums added in block order from 0. */
-export function dot(a: Float32Array, b: Float32Array): number {
+/** sum of term(i) over [0, n) in the kernels' order: per block of REDUCE_BLOCK, element i in lane i % 32,
+ * lanes folded l += l + w for w = 16..1; block sums added in block order from 0. */
+function blockedSum(n: number, term: (i: number) => number): number {
   const lanes = new Float64Array(REDUCE_LANES);
   let total = 0;
-  for (let start = 0; start < a.length; start += REDUCE_BLOCK) {
-    total += dotBlock(a, b, start, Math.min(a.length, start + REDUCE_BLOCK), lanes);
+  for (let start = 0; start < n; start += REDUCE_BLOCK) {
+    lanes.fill(0);
+    for (let i = start; i < Math.min(n, start + REDUCE_BLOCK); i++) lanes[(i - start) % REDUCE_LANES] += term(i);
+    for (let w = REDUCE_LANES / 2; w >= 1; w /= 2) for (let l = 0; l < w; l++) lanes[l] += lanes[l + w];
+    total += lanes[0];
   }
   return total;
+}
+
+/** sum a[i] * b[i] in the kernels' order (float products are exact in double). */
+export function dot(a: Float32Array, b: Float32Array): number {
+  return blockedSum(a.length, (i) => a[i] * b[i]);
 }
 
 export function l2Norm(x: Float32Array): number {
@@ -239,6 +240,87 @@ export function dequantizeInt8(q: Int8Array, scale: number, out: Float32Array): 
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Keys that order float32 values as the robust kernels sort them: -0 below +0, every NaN above +Inf. */
+function orderKey(x: number): number {
+  if (Number.isNaN(x)) return 0x7fc00000;
+  f32[0] = x;
+  const b = u32[0] | 0;
+  return b < 0 ? b ^ 0x7fffffff : b;
+}
+const byOrderKey = (a: number, b: number) => orderKey(a) - orderKey(b);
+
+/** Coordinate-wise trimmed mean: drop the trim smallest and largest, add the rest ascending, divide by the count. */
+export function trimmedMean(sources: readonly Float32Array[], trim: number, out: Float32Array): Float32Array {
+  const count = sources.length - 2 * trim;
+  if (!(trim >= 0 && count > 0)) throw new RangeError(`trimming ${trim} from each end needs more than ${2 * trim} sources`);
+  for (let i = 0; i < out.length; i++) {
+    const column = sources.map((s) => s[i]).sort(byOrderKey);
+    let acc = column[trim];
+    for (let j = trim + 1; j < trim + count; j++) acc = fr(acc + column[j]);
+    out[i] = acc / count;
+  }
+  return out;
+}
+
+/** Coordinate-wise median: trimmedMean with trim = floor((count - 1) / 2). */
+export function median(sources: readonly Float32Array[], out: Float32Array): Float32Array {
+  return trimmedMean(sources, (sources.length - 1) >> 1, out);
+}
+
+/** sum (a[i] - b[i])^2 with the difference and square in double, in the kernels' order. */
+export function sqDist(a: Float32Array, b: Float32Array): number {
+  return blockedSum(a.length, (i) => {
+    const d = a[i] - b[i];
+    return d * d;
+  });
+}
+
+/** a before b: smaller first, NaN last */
+const ascendingNaNLast = (a: number, b: number) => (Number.isNaN(a) ? (Number.isNaN(b) ? 0 : 1) : Number.isNaN(b) ? -1 : a - b);
+
+/**
+ * Multi-Krum against f Byzantine sources: score = sum of the squared distances to the count - f - 2 nearest
+ * others (smallest first); the m lowest scores (NaN highest, ties to the lower index) are averaged with mean().
+ * Returns the selected indices, ascending. m = 1 is Krum.
+ */
+export function krum(sources: readonly Float32Array[], f: number, m: number, out: Float32Array): Uint32Array {
+  const count = sources.length;
+  if (count < 2 * f + 3 || m < 1 || m > count - f) throw new RangeError(`Krum needs count >= 2f + 3 and 1 <= m <= count - f`);
+  const dist = sources.map((a, i) => sources.map((b, j) => (i < j ? sqDist(a, b) : 0)));
+  const scores = sources.map((_, i) => sources.map((_, j) => (i < j ? dist[i][j] : dist[j][i])).filter((_, j) => j !== i)
+    .sort(ascendingNaNLast).slice(0, count - f - 2).reduce((s, d) => s + d, 0));
+  const selected = Uint32Array.from(sources.keys()).sort((a, b) => ascendingNaNLast(scores[a], scores[b]) || a - b)
+    .subarray(0, m).sort();
+  mean(Array.from(selected, (j) => sources[j]), out);
+  return selected;
+}
+
+/**
+ * Centered clipping: v = center (zeros when null), then each iteration c_j = min(1, tau / |src_j - v|) in float32
+ * (0 when the norm is not finite), v += sum_j c_j (src_j - v) / count, terms with c_j = 0 left out.
+ */
+export function centeredClip(sources: readonly Float32Array[], tau: number, iterations: number, center: Float32Array | null,
+  out: Float32Array): Float32Array {
+  const t = fr(tau);
+  if (center) out.set(center);
+  else out.fill(0);
+  for (let it = 0; it < iterations; it++) {
+    const coef = sources.map((s) => {
+      const norm = Math.sqrt(sqDist(s, out));
+      return !Number.isFinite(norm) ? 0 : norm > t ? fr(t / norm) : 1;
+    });
+    const used = sources.map((_, j) => j).filter((j) => coef[j] !== 0);
+    if (used.length === 0) continue;
+    for (let i = 0; i < out.length; i++) {
+      const v = out[i];
+      let acc = fr(coef[used[0]] * fr(sources[used[0]][i] - v));
+      for (const j of used.slice(1)) acc = fr(acc + fr(coef[j] * fr(sources[j][i] - v)));
+      out[i] = v + fr(acc / sources.length);
+    }
+  }
+  return out;
 }
 
 /** Reference top-k with error feedback: NaN ranks above Inf, equal magnitudes go by ascending index. */

@@ -425,3 +425,43 @@ describe(`kernels on the ${k.simd.path} path`, () => {
     await expect(k.adamStepAsync(a, b, { m: a, v: a }, { lr: 0.1, step: 1 })).rejects.toThrow(/grad has 5 elements/);
   });
 });
+
+// The oracle TENSOR.AGG is checked against (the C kernels are pinned to it bit for bit by test:native's
+// scalar checks and across paths by memcmp): its semantics, on cases small enough to work out by hand.
+describe('robust aggregation reference', () => {
+  const cols = (...columns: number[][]) => columns[0].map((_, j) => Float32Array.from(columns, (c) => c[j]));
+
+  test('median and trimmed mean order values with -0 below +0 and NaN above +Inf', () => {
+    const out = new Float32Array(4);
+    ref.median(cols([1, 5, 3], [4, 2, 3], [NaN, 1, 2], [0, -0, -0]), out);
+    expect(Array.from(out)).toEqual([3, 3, 2, -0]);
+    expect(Object.is(out[3], -0)).toBe(true);
+    const even = ref.median(cols([1, 2, 3, 10]), new Float32Array(1));
+    expect(even[0]).toBe(2.5);
+    expect(ref.trimmedMean(cols([1, 2, 3, 100, -50]), 1, new Float32Array(1))[0]).toBe(2);
+    expect(Number.isNaN(ref.trimmedMean(cols([1, NaN, NaN]), 1, new Float32Array(1))[0])).toBe(true);
+    expect(() => ref.trimmedMean(cols([1, 2, 3, 4]), 2, new Float32Array(1))).toThrow(/more than 4 sources/);
+  });
+
+  test('Krum leaves an outlier out; Multi-Krum averages the m best', () => {
+    const near = [[0.1, 0], [0, 0.1], [-0.1, 0], [0, -0.1]], far = [30, -30];
+    const sources = [...near.slice(0, 2), far, ...near.slice(2)].map((v) => Float32Array.from(v));
+    const out = new Float32Array(2);
+    const one = ref.krum(sources, 1, 1, out);
+    expect(one).toHaveLength(1);
+    expect(one[0]).not.toBe(2);
+    expect(Array.from(out)).toEqual(Array.from(sources[one[0]]));
+    expect(Array.from(ref.krum(sources, 1, 4, out))).toEqual([0, 1, 3, 4]);
+    expect(Array.from(out)).toEqual([0, 0]);
+    expect(() => ref.krum(sources, 2, 1, out)).toThrow(/2f \+ 3/);
+  });
+
+  test('centered clipping moves the center by the clipped mean difference', () => {
+    const sources = [Float32Array.of(10), Float32Array.of(0)];
+    // |10 - 0| = 10 > tau = 1: that difference counts a tenth; |0 - 0| = 0 counts fully
+    expect(ref.centeredClip(sources, 1, 1, null, new Float32Array(1))[0]).toBe(0.5);
+    expect(ref.centeredClip(sources, Infinity, 1, null, new Float32Array(1))[0]).toBe(5);
+    expect(ref.centeredClip(sources, 0, 3, Float32Array.of(4), new Float32Array(1))[0]).toBe(4);
+    expect(ref.centeredClip([Float32Array.of(NaN), Float32Array.of(2)], Infinity, 1, null, new Float32Array(1))[0]).toBe(1);
+  });
+});

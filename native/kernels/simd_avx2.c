@@ -23,7 +23,8 @@ typedef __m256 VF;
 #define VROUND(a) _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VISNAN(a) _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
 #define VCOUNT_NAN(a) ((size_t)__builtin_popcount((unsigned)_mm256_movemask_ps(VISNAN(a))))
-typedef __m256i VP;
+#define VCANON(a) _mm256_blendv_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)), VISNAN(a))
+typedef __m256i VI;
 #define VP_ZERO() _mm256_setzero_si256()
 #define VP_ADD(p, v) _mm256_max_epu32(p, _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff)))
 static inline uint32_t VP_MAX(__m256i p) {
@@ -32,12 +33,20 @@ static inline uint32_t VP_MAX(__m256i p) {
     m = _mm_max_epu32(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1)));
     return (uint32_t)_mm_cvtsi128_si32(m);
 }
+#define VI_LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define VI_STORE(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+#define VI_MIN(a, b) _mm256_min_epi32(a, b)
+#define VI_MAX(a, b) _mm256_max_epi32(a, b)
+#define VI_FLIP(b) _mm256_xor_si256(b, _mm256_srli_epi32(_mm256_srai_epi32(b, 31), 1))
+#define VKEY(v) VI_FLIP(_mm256_castps_si256(VCANON(v)))
+#define VUNKEY(k) _mm256_castsi256_ps(VI_FLIP(k))
 
 typedef __m256d VD;
 #define VDW 4
 #define VD_ZERO() _mm256_setzero_pd()
 #define VD_LOADF(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
 #define VD_ADD(a, b) _mm256_add_pd(a, b)
+#define VD_SUB(a, b) _mm256_sub_pd(a, b)
 #define VD_MUL(a, b) _mm256_mul_pd(a, b)
 #define VD_STORE(p, v) _mm256_storeu_pd((p), (v))
 
@@ -69,4 +78,5 @@ static inline void VSTORE_BF16(uint16_t *p, __m256 v) {
 
 #include "simd_body.h"
 #include "gemm_body.h"
+#include "robust_body.h"
 #include "simd_table.h"

@@ -23,16 +23,25 @@ typedef __m512 VF;
 #define VROUND(a) _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define VISNAN(a) _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)
 #define VCOUNT_NAN(a) ((size_t)__builtin_popcount((unsigned)VISNAN(a)))
-typedef __m512i VP;
+#define VCANON(a) _mm512_mask_mov_ps(a, VISNAN(a), _mm512_castsi512_ps(_mm512_set1_epi32(0x7fc00000)))
+typedef __m512i VI;
 #define VP_ZERO() _mm512_setzero_si512()
 #define VP_ADD(p, v) _mm512_max_epu32(p, _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)))
 #define VP_MAX(p) _mm512_reduce_max_epu32(p)
+#define VI_LOAD(p) _mm512_loadu_si512(p)
+#define VI_STORE(p, v) _mm512_storeu_si512(p, v)
+#define VI_MIN(a, b) _mm512_min_epi32(a, b)
+#define VI_MAX(a, b) _mm512_max_epi32(a, b)
+#define VI_FLIP(b) _mm512_xor_si512(b, _mm512_srli_epi32(_mm512_srai_epi32(b, 31), 1))
+#define VKEY(v) VI_FLIP(_mm512_castps_si512(VCANON(v)))
+#define VUNKEY(k) _mm512_castsi512_ps(VI_FLIP(k))
 
 typedef __m512d VD;
 #define VDW 8
 #define VD_ZERO() _mm512_setzero_pd()
 #define VD_LOADF(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
 #define VD_ADD(a, b) _mm512_add_pd(a, b)
+#define VD_SUB(a, b) _mm512_sub_pd(a, b)
 #define VD_MUL(a, b) _mm512_mul_pd(a, b)
 #define VD_STORE(p, v) _mm512_storeu_pd((p), (v))
 
@@ -57,4 +66,5 @@ static inline void VSTORE_BF16(uint16_t *p, __m512 v) {
 
 #include "simd_body.h"
 #include "gemm_body.h"
+#include "robust_body.h"
 #include "simd_table.h"

@@ -101,7 +101,7 @@ PART_IO(float, VLOAD, VSTORE, VF, f32)
  * src[0][i] + ... + src[nsrc-1][i] in source order, then one correctly rounded division by nsrc. */
 #define WSUM_TERM(j, x) (w ? VMUL(VSET1(w[j]), x) : (x))
 static inline VF FN(weighted_sum_vec)(const float *const *src, size_t at, const float *w, VF count, size_t nsrc,
-                                      size_t rem, VP *probe) {
+                                      size_t rem, VI *probe) {
     VF acc = WSUM_TERM(0, LOAD_F32(src[0] + at, rem));
     for (size_t j = 1; j < nsrc; j++) acc = VADD(acc, WSUM_TERM(j, LOAD_F32(src[j] + at, rem)));
     if (!w) acc = VDIV(acc, count);
@@ -112,7 +112,7 @@ static inline VF FN(weighted_sum_vec)(const float *const *src, size_t at, const 
 static int FN(weighted_sum_run)(float *out, const float *const *src, size_t src_off, const float *w, size_t nsrc,
                                 size_t n, int nt) {
     const VF count = VSET1((float)nsrc);
-    VP probe = VP_ZERO();
+    VI probe = VP_ZERO();
     out += src_off;
     size_t i = 0;
     for (; i + 2 * VW <= n; i += 2 * VW) { /* weighted_sum_vec on two vectors at once */
@@ -146,7 +146,7 @@ static void FN(weighted_sum)(float *out, const float *const *src, const float *w
 
 static void FN(axpy)(float *y, float a, const float *x, size_t n) {
     const VF va = VSET1(a);
-    VP probe = VP_ZERO();
+    VI probe = VP_ZERO();
 #define AXPY_STEP(i, rem)                                                       \
     do {                                                                        \
         VF r_ = VADD(LOAD_F32(y + (i), rem), VMUL(va, LOAD_F32(x + (i), rem))); \
@@ -160,7 +160,7 @@ static void FN(axpy)(float *y, float a, const float *x, size_t n) {
 
 static int FN(scale_run)(float *out, const float *x, float a, size_t n, int nt) {
     VF va = VSET1(a);
-    VP probe = VP_ZERO();
+    VI probe = VP_ZERO();
     size_t i = 0;
     for (; i + VW <= n; i += VW) {
         VF r = VMUL(va, VLOAD(x + i));
@@ -197,29 +197,44 @@ static inline double FN(lane_tree)(const VD *acc) {
     return lanes[0];
 }
 
-/* One block (n <= SPIRT_REDUCE_BLOCK) of sum a[i] * b[i]. */
-static double FN(dot_block)(const float *a, const float *b, size_t n) {
+/* one lane term in double: a * b, or (a - b)^2 */
+static inline VD FN(reduce_term)(VD a, VD b, int squared_diff) {
+    if (!squared_diff) return VD_MUL(a, b);
+    const VD d = VD_SUB(a, b);
+    return VD_MUL(d, d);
+}
+
+/* One block (n <= SPIRT_REDUCE_BLOCK) of sum term(a[i], b[i]). */
+static inline double FN(reduce_block)(const float *a, const float *b, size_t n, int squared_diff) {
     VD acc[REDUCE_VECS];
     for (int k = 0; k < REDUCE_VECS; k++) acc[k] = VD_ZERO();
     size_t i = 0;
     for (; i + REDUCE_LANES <= n; i += REDUCE_LANES)
         for (int k = 0; k < REDUCE_VECS; k++)
-            acc[k] = VD_ADD(acc[k], VD_MUL(VD_LOADF(a + i + k * VDW), VD_LOADF(b + i + k * VDW)));
+            acc[k] = VD_ADD(acc[k], FN(reduce_term)(VD_LOADF(a + i + k * VDW), VD_LOADF(b + i + k * VDW), squared_diff));
     if (i < n) { /* zero padding adds +0 to lanes that are never -0: no lane changes */
         float pa[REDUCE_LANES] = {0}, pb[REDUCE_LANES] = {0};
         memcpy(pa, a + i, (n - i) * sizeof(float));
         memcpy(pb, b + i, (n - i) * sizeof(float));
-        for (int k = 0; k < REDUCE_VECS; k++) acc[k] = VD_ADD(acc[k], VD_MUL(VD_LOADF(pa + k * VDW), VD_LOADF(pb + k * VDW)));
+        for (int k = 0; k < REDUCE_VECS; k++)
+            acc[k] = VD_ADD(acc[k], FN(reduce_term)(VD_LOADF(pa + k * VDW), VD_LOADF(pb + k * VDW), squared_diff));
     }
     return FN(lane_tree)(acc);
 }
 
-static double FN(dot)(const float *a, const float *b, size_t n) {
+/* block sums added in order from 0; NaN canonical */
+static inline double FN(reduce)(const float *a, const float *b, size_t n, int squared_diff) {
     double total = 0.0;
     for (size_t off = 0; off < n; off += SPIRT_REDUCE_BLOCK)
-        total += FN(dot_block)(a + off, b + off, n - off < SPIRT_REDUCE_BLOCK ? n - off : SPIRT_REDUCE_BLOCK);
+        total += FN(reduce_block)(a + off, b + off, n - off < SPIRT_REDUCE_BLOCK ? n - off : SPIRT_REDUCE_BLOCK,
+                                  squared_diff);
     return total != total ? NAN : total;
 }
+
+static double FN(dot)(const float *a, const float *b, size_t n) { return FN(reduce)(a, b, n, 0); }
+
+/* (a - b)^2 with the difference taken in double: the same on every path as every double operation here */
+static double FN(sqdist)(const float *a, const float *b, size_t n) { return FN(reduce)(a, b, n, 1); }
 
 static double FN(sumsq)(const float *x, size_t n) {
     return FN(dot)(x, x, n);
@@ -227,7 +242,7 @@ static double FN(sumsq)(const float *x, size_t n) {
 
 /* max |x| is the probe itself: exact and order-free, so every path and every split agrees */
 static float FN(maxabs)(const float *x, size_t n) {
-    VP probe = VP_ZERO();
+    VI probe = VP_ZERO();
     size_t i = 0;
     for (; i + VW <= n; i += VW) probe = VP_ADD(probe, VLOAD(x + i));
     if (i < n) probe = VP_ADD(probe, FN(load_part_f32)(x + i, n - i));
@@ -245,7 +260,7 @@ static void FN(sgd)(float *param, const float *grad, float *velocity, size_t n, 
               use_wd = p->weight_decay != 0.0f;
     const VF vneglr = VSET1(-p->lr), vmom = VSET1(p->momentum), vwd = VSET1(p->weight_decay),
              vkeep = VSET1(1.0f - p->dampening);
-    VP probe = VP_ZERO();
+    VI probe = VP_ZERO();
 #define SGD_STEP(i, rem)                                                                  \
     do {                                                                                  \
         VF w_ = LOAD_F32(param + (i), rem), d_ = LOAD_F32(grad + (i), rem);               \
@@ -285,7 +300,7 @@ static void FN(adam)(float *param, const float *grad, float *m, float *v, size_t
     const VF vb1 = VSET1(b1), vb2 = VSET1(b2), vc1 = VSET1(1.0f - b1), vc2 = VSET1(1.0f - b2), vbc2 = VSET1(bc2),
              veps = VSET1(p->eps), vstep = VSET1(p->lr * bc1), vl2 = VSET1(l2),
              vshrink = VSET1(p->decoupled ? 1.0f - p->lr * p->weight_decay : 1.0f);
-    VP probe = VP_ZERO();
+    VI probe = VP_ZERO();
 #define ADAM_STEP(i, rem)                                                                   \
     do {                                                                                    \
         VF w_ = LOAD_F32(param + (i), rem), g_ = LOAD_F32(grad + (i), rem);                 \

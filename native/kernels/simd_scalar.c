@@ -24,15 +24,32 @@ typedef float VF;
 #define VMIN(a, b) ((a) < (b) ? (a) : (b))
 #define VZERO_NAN(a) ((a) != (a) ? 0.0f : (a))
 #define VCOUNT_NAN(a) ((size_t)((a) != (a)))
-typedef uint32_t VP;
-#define VP_ZERO() 0u
-static inline VP VP_ADD(VP p, float v) {
+#define VCANON(a) ((a) != (a) ? NAN : (a))
+typedef int32_t VI;
+#define VP_ZERO() 0
+static inline VI VP_ADD(VI p, float v) {
     uint32_t b;
     memcpy(&b, &v, 4);
     b &= 0x7fffffffu;
-    return b > p ? b : p;
+    return (uint32_t)p > b ? p : (VI)b;
 }
-#define VP_MAX(p) (p)
+#define VP_MAX(p) ((uint32_t)(p))
+#define VI_LOAD(p) (*(p))
+#define VI_STORE(p, v) (*(p) = (v))
+#define VI_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VI_MAX(a, b) ((a) > (b) ? (a) : (b))
+static inline VI VKEY(float v) {
+    int32_t b;
+    v = VCANON(v);
+    memcpy(&b, &v, 4);
+    return b ^ (int32_t)((uint32_t)(b >> 31) >> 1);
+}
+static inline float VUNKEY(VI k) {
+    const int32_t b = k ^ (int32_t)((uint32_t)(k >> 31) >> 1);
+    float v;
+    memcpy(&v, &b, 4);
+    return v;
+}
 #define VROUND(a) rintf(a)
 #define VSTORE_I8(p, v) (*(p) = (int8_t)(v))
 #define VLOAD_I8(p) ((float)*(p))
@@ -46,6 +63,7 @@ typedef double VD;
 #define VD_ZERO() 0.0
 #define VD_LOADF(p) ((double)*(p))
 #define VD_ADD(a, b) ((a) + (b))
+#define VD_SUB(a, b) ((a) - (b))
 #define VD_MUL(a, b) ((a) * (b))
 #define VD_STORE(p, v) (*(p) = (v))
 
@@ -54,4 +72,5 @@ typedef double VD;
 
 #include "simd_body.h"
 #include "gemm_body.h"
+#include "robust_body.h"
 #include "simd_table.h"

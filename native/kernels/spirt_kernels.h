@@ -73,6 +73,12 @@ typedef struct spirt_kernels {
      * rounding differs between paths (the vector paths fuse multiply-adds, register blocking differs). */
     int (*sgemm)(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float *A, size_t lda,
                  const float *B, size_t ldb, float beta, float *C, size_t ldc);
+    /* The per-ISA parts of robust aggregation; call them through the spirt_agg_* functions below. */
+    int (*trimmed_mean)(float *out, const float *const *src, size_t nsrc, size_t n, size_t trim);
+    /* sum (a[i] - b[i])^2, the difference and square in double, in the order of SPIRT_REDUCE_BLOCK */
+    double (*sqdist)(const float *a, const float *b, size_t n);
+    /* v += (coef[j0] * (src[j0] - v) + ... ) / nsrc over the sources with coef[j] != 0, in source order */
+    void (*clip_step)(float *v, const float *const *src, const float *coef, size_t nsrc, size_t n);
 } spirt_kernels;
 
 /* The kernels chosen for this process: SPIRT_SIMD=scalar|avx2|avx512|neon forces one path,
@@ -95,6 +101,37 @@ long spirt_topk_error_feedback(const spirt_kernels *kern, const float *grad, flo
 /* Scales every tensor by min(1, max_norm / global_norm); returns the global L2 norm before clipping. */
 double spirt_clip_by_global_norm(const spirt_kernels *kern, float *const *tensors, const size_t *lengths,
                                  size_t count, double max_norm);
+
+/* Robust aggregation of nsrc float32 vectors of n elements into out, which may not alias a source. The same
+ * bytes on every path. Each returns 0, SPIRT_AGG_EINVAL for arguments its rule cannot take (nothing written),
+ * or SPIRT_AGG_ENOMEM. Per coordinate, values are ordered as floats with -0 below +0 and NaN above +Inf. */
+#define SPIRT_AGG_EINVAL (-1)
+#define SPIRT_AGG_ENOMEM (-2)
+
+/* Per coordinate: drop the trim smallest and trim largest values, add the rest in ascending order in float32,
+ * divide by nsrc - 2*trim (one correctly rounded division). Needs 2*trim < nsrc. */
+int spirt_agg_trimmed_mean(const spirt_kernels *kern, float *out, const float *const *src, size_t nsrc, size_t n,
+                           size_t trim);
+/* Coordinate-wise median: the trimmed mean with trim = (nsrc - 1) / 2, so for an even count the two middle
+ * values added and halved in float32. Needs nsrc >= 1. */
+int spirt_agg_median(const spirt_kernels *kern, float *out, const float *const *src, size_t nsrc, size_t n);
+/* Multi-Krum (Blanchard et al. 2017) against f Byzantine sources: each source's score is the sum, smallest first,
+ * of its squared distances (sqdist) to its nsrc - f - 2 nearest others; the m lowest scores (NaN highest, ties
+ * to the lower index) are selected, their indices written ascending to selected[0..m), and out is their mean
+ * (weighted_sum without weights, in index order). m = 1 is Krum: out is the selected source itself.
+ * Needs nsrc >= 2f + 3 and 1 <= m <= nsrc - f. */
+int spirt_agg_krum(const spirt_kernels *kern, float *out, const float *const *src, size_t nsrc, size_t n, size_t f,
+                   size_t m, uint32_t *selected);
+/* Centered clipping (Karimireddy et al. 2021): v starts at center (zeros when NULL; center may be out), then
+ * `iterations` times: c_j = min(1, tau / |src_j - v|) with the norm sqrt(sqdist) in double, rounded to float
+ * (0 when the norm is not finite: that source is left out), and v += sum_j c_j (src_j - v) / nsrc (clip_step).
+ * Needs nsrc >= 1 and tau >= 0 (Inf: no clipping). */
+int spirt_agg_centered_clip(const spirt_kernels *kern, float *out, const float *const *src, size_t nsrc, size_t n,
+                            float tau, unsigned iterations, const float *center);
+
+/* Batcher's odd-even merge sort on n wires as (i, j) pairs, i < j, each putting the smaller value on wire i:
+ * writes 2 * count entries to pairs (when not NULL) and returns count. Used by the trimmed_mean kernels. */
+size_t spirt_sort_network(size_t n, uint32_t *pairs);
 
 /* Scalar conversions, exact round-to-nearest-even, used by the scalar path. NaN keeps its sign and top
  * payload bits and becomes quiet, as the F16C and NEON converters do. */

@@ -86,7 +86,7 @@ typedef struct {
     unsigned char *base;
     size_t head, bytes;
 } region;
-static region regions[64];
+static region regions[96];
 static size_t region_count;
 
 static void *place(size_t n, size_t elem, size_t off) {
@@ -268,6 +268,139 @@ static void check_code_spaces(const spirt_kernels *k, const spirt_kernels *ref) 
     same(p, "bfloat16 of float16 boundaries", m, 1, h1, h2, 2);
 }
 
+/* Keys that order like floats with -0 below +0 and every NaN (made one) above +Inf. */
+static int32_t order_key(float x) {
+    if (x != x) x = NAN;
+    int32_t b;
+    memcpy(&b, &x, 4);
+    return b < 0 ? b ^ 0x7fffffff : b;
+}
+static int by_order_key(const void *a, const void *b) {
+    const int32_t ka = order_key(*(const float *)a), kb = order_key(*(const float *)b);
+    return (ka > kb) - (ka < kb);
+}
+
+/* The sorting network sorts: every 0/1 input up to 16 wires (the 0-1 principle), random ones up to 64. */
+static void check_sort_network(void) {
+    uint32_t pairs[2 * 1024];
+    int32_t v[64];
+    for (size_t n = 0; n <= 64; n++) {
+        const size_t count = spirt_sort_network(n, NULL);
+        if (2 * count > sizeof(pairs) / sizeof(pairs[0]) || spirt_sort_network(n, pairs) != count) {
+            printf("FAIL sort network n=%zu: %zu comparators\n", n, count), failures++;
+            continue;
+        }
+        const size_t trials = n <= 16 ? (size_t)1 << n : 2000;
+        for (size_t t = 0; t < trials; t++) {
+            for (size_t i = 0; i < n; i++) v[i] = n <= 16 ? (int32_t)((t >> i) & 1) : (int32_t)(rnd_u32() % 50);
+            for (size_t c = 0; c < count; c++) {
+                const int32_t lo = v[pairs[2 * c]], hi = v[pairs[2 * c + 1]];
+                v[pairs[2 * c]] = lo < hi ? lo : hi, v[pairs[2 * c + 1]] = lo < hi ? hi : lo;
+            }
+            for (size_t i = 1; i < n; i++)
+                if (v[i - 1] > v[i]) {
+                    printf("FAIL sort network n=%zu leaves input %zu unsorted\n", n, t), failures++;
+                    return;
+                }
+        }
+    }
+}
+
+/* Robust aggregation: every path the same bytes as scalar, and scalar's trimmed means as qsort gives them. */
+static void check_robust(const spirt_kernels *k, const spirt_kernels *ref, size_t n, size_t off) {
+    const char *p = k->name;
+    static const size_t counts[] = {1, 2, 3, 4, 5, 8, 11, 16};
+    float *a = f32s(n, off, NULL), *b = f32s(n, off, NULL);
+    const float *srcs[16];
+    for (size_t j = 0; j < 16; j++) srcs[j] = f32s(n, off, j % 4 == 3 ? mixed : NULL);
+    for (size_t j = 0; j < 16; j++)
+        if (j % 4 != 3)
+            for (size_t i = 0; i < n; i++) ((float *)srcs[j])[i] = rnd(1.0f) + (j == 5 ? 100.0f : 0.0f);
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        const size_t ns = counts[c];
+        for (size_t trim = 0; 2 * trim < ns; trim += (ns > 4 ? 2 : 1)) {
+            const int r1 = spirt_agg_trimmed_mean(k, a, srcs, ns, n, trim), r2 = spirt_agg_trimmed_mean(ref, b, srcs, ns, n, trim);
+            if (r1 || r2) printf("FAIL %s trimmed_mean rc %d %d\n", p, r1, r2), failures++;
+            same(p, "trimmed_mean", n, off, a, b, 4);
+            canonical("trimmed_mean", n, b);
+            if (k != ref) continue;
+            for (size_t i = 0; i < n; i++) { /* independent: qsort, add the kept values ascending, divide */
+                float col[16];
+                for (size_t j = 0; j < ns; j++) col[j] = srcs[j][i];
+                qsort(col, ns, sizeof(float), by_order_key);
+                float acc = col[trim];
+                for (size_t j = trim + 1; j < ns - trim; j++) acc += col[j];
+                acc /= (float)(ns - 2 * trim);
+                if (acc == acc ? bits_of(acc) != bits_of(b[i]) : b[i] == b[i]) {
+                    printf("FAIL trimmed_mean n=%zu count=%zu trim=%zu [%zu]: %.9g, qsort says %.9g\n", n, ns, trim, i, b[i], acc);
+                    failures++;
+                    break;
+                }
+            }
+        }
+        spirt_agg_median(k, a, srcs, ns, n), spirt_agg_median(ref, b, srcs, ns, n);
+        same(p, "median", n, off, a, b, 4);
+        for (size_t f = 0; 2 * f + 3 <= ns; f++)
+            for (size_t m = 1; m <= ns - f; m = m == 1 ? ns - f : ns + 1) { /* Krum and the widest Multi-Krum */
+                uint32_t s1[16], s2[16];
+                const int r1 = spirt_agg_krum(k, a, srcs, ns, n, f, m, s1), r2 = spirt_agg_krum(ref, b, srcs, ns, n, f, m, s2);
+                if (r1 || r2) printf("FAIL %s krum rc %d %d\n", p, r1, r2), failures++;
+                same(p, "krum selected", m, off, s1, s2, 4);
+                same(p, "krum", n, off, a, b, 4);
+            }
+        static const float taus[] = {0.0f, 0.5f, 3.0f, INFINITY};
+        for (size_t t = 0; t < sizeof(taus) / sizeof(taus[0]); t++) {
+            const float *center = t % 2 ? srcs[0] : NULL;
+            for (unsigned it = t % 3; it <= 2; it += 2) {
+                spirt_agg_centered_clip(k, a, srcs, ns, n, taus[t], it, center);
+                spirt_agg_centered_clip(ref, b, srcs, ns, n, taus[t], it, center);
+                same(p, "centered_clip", n, off, a, b, 4);
+                canonical("centered_clip", n, b);
+            }
+        }
+    }
+    double d1 = k->sqdist(srcs[0], srcs[3], n), d2 = ref->sqdist(srcs[0], srcs[3], n);
+    same(p, "sqdist", 1, off, &d1, &d2, 8);
+}
+
+/* Krum keeps outliers out; bad arguments are refused before anything is written. */
+static void check_robust_rules(const spirt_kernels *k) {
+    const size_t n = 37, ns = 9, f = 2;
+    float *x[9], out[37];
+    for (size_t j = 0; j < ns; j++) {
+        x[j] = f32s(n, 0, NULL);
+        for (size_t i = 0; i < n; i++) x[j][i] = rnd(0.1f) + (j == 2 || j == 6 ? 50.0f : 1.0f);
+    }
+    uint32_t sel[9];
+    if (spirt_agg_krum(k, out, (const float *const *)x, ns, n, f, ns - f, sel)) printf("FAIL krum rc\n"), failures++;
+    for (size_t r = 0; r < ns - f; r++)
+        if (sel[r] == 2 || sel[r] == 6 || (r && sel[r] <= sel[r - 1])) {
+            printf("FAIL %s multi-krum selected source %u\n", k->name, sel[r]), failures++;
+            break;
+        }
+    out[0] = 123.0f;
+    if (spirt_agg_krum(k, out, (const float *const *)x, ns, n, 4, 1, sel) != SPIRT_AGG_EINVAL ||
+        spirt_agg_krum(k, out, (const float *const *)x, ns, n, f, ns - f + 1, sel) != SPIRT_AGG_EINVAL ||
+        spirt_agg_krum(k, out, (const float *const *)x, ns, n, f, 0, sel) != SPIRT_AGG_EINVAL ||
+        spirt_agg_trimmed_mean(k, out, (const float *const *)x, ns, n, 5) != SPIRT_AGG_EINVAL ||
+        spirt_agg_median(k, out, (const float *const *)x, 0, n) != SPIRT_AGG_EINVAL ||
+        spirt_agg_centered_clip(k, out, (const float *const *)x, ns, n, NAN, 1, NULL) != SPIRT_AGG_EINVAL ||
+        spirt_agg_centered_clip(k, out, (const float *const *)x, ns, n, -1.0f, 1, NULL) != SPIRT_AGG_EINVAL ||
+        out[0] != 123.0f)
+        printf("FAIL %s robust aggregation accepted bad arguments\n", k->name), failures++;
+    /* tau = Inf from a center: one step is center + (sum of (x - center)) / count */
+    spirt_agg_centered_clip(k, out, (const float *const *)x, ns, n, INFINITY, 1, x[0]);
+    for (size_t i = 0; i < n; i++) {
+        float acc = x[0][i] - x[0][i];
+        for (size_t j = 1; j < ns; j++) acc += x[j][i] - x[0][i];
+        const float want = x[0][i] + acc / (float)ns;
+        if (bits_of(out[i]) != bits_of(want)) {
+            printf("FAIL %s centered_clip without clipping [%zu]: %.9g, want %.9g\n", k->name, i, out[i], want), failures++;
+            break;
+        }
+    }
+}
+
 /* GEMM: the one kernel allowed to round differently per path */
 static void check_gemm(const spirt_kernels *k, const spirt_kernels *ref, size_t n) {
     const size_t M = n / 8 + 1, N = n % 13 + 1, K = 9;
@@ -288,6 +421,7 @@ static void check_gemm(const spirt_kernels *k, const spirt_kernels *ref, size_t 
 
 int main(void) {
     const spirt_kernels *ref = spirt_kernels_by_name("scalar");
+    check_sort_network();
     static const size_t large[] = {1000, 4099, SPIRT_REDUCE_BLOCK - 1, SPIRT_REDUCE_BLOCK, 2 * SPIRT_REDUCE_BLOCK + 37,
                                    100003, (1 << 20) + 37};
     int passed = 0, failed = 0;
@@ -299,15 +433,18 @@ int main(void) {
                 check_elementwise(k, ref, n, off);
                 check_reductions(k, ref, n, off);
                 check_gemm(k, ref, n);
+                if (n <= 40 || n % 16 == 7) check_robust(k, ref, n, off);
                 release(k->name, n);
             }
         for (size_t s = 0; s < sizeof(large) / sizeof(large[0]); s++)
-            for (size_t off = 0; off < 4; off += 3) {
+            for (size_t off = large[s] > 100000 ? 3 : 0; off < 4; off += 3) { /* the largest: one misaligned start */
                 check_elementwise(k, ref, large[s], off);
                 check_reductions(k, ref, large[s], off);
+                if (off == 0 && large[s] > 1000 && large[s] <= 2 * SPIRT_REDUCE_BLOCK + 37) check_robust(k, ref, large[s], off);
                 release(k->name, large[s]);
             }
         check_code_spaces(k, ref);
+        check_robust_rules(k);
         release(k->name, 65536);
         printf("%s path against scalar: %s\n", *name, failures == before ? "identical" : "MISMATCH");
         failures == before ? passed++ : failed++;
