@@ -46,14 +46,18 @@ export function scale(x: Float32Array, a: number, out: Float32Array): Float32Arr
 export const REDUCE_BLOCK = 16384;
 const REDUCE_LANES = 32;
 
-/** sum of term(i) over [0, n) in the kernels' order: per block of REDUCE_BLOCK, element i in lane i % 32,
- * lanes folded l += l + w for w = 16..1; block sums added in block order from 0. */
-function blockedSum(n: number, term: (i: number) => number): number {
-  const lanes = new Float64Array(REDUCE_LANES);
+/** sum over i of a[i] * b[i], or of (a[i] - b[i])^2, in double in the kernels' order: per block of REDUCE_BLOCK,
+ * element i in lane i % 32, lanes folded l += l + w for w = 16..1; block sums added in block order from 0. */
+function blockedSum(a: Float32Array, b: Float32Array, squaredDiff: boolean): number {
+  const lanes = new Float64Array(REDUCE_LANES), n = a.length;
+  const term = (i: number) => (squaredDiff ? (a[i] - b[i]) * (a[i] - b[i]) : a[i] * b[i]);
   let total = 0;
   for (let start = 0; start < n; start += REDUCE_BLOCK) {
     lanes.fill(0);
-    for (let i = start; i < Math.min(n, start + REDUCE_BLOCK); i++) lanes[(i - start) % REDUCE_LANES] += term(i);
+    const end = Math.min(n, start + REDUCE_BLOCK);
+    let i = start;
+    for (; i + REDUCE_LANES <= end; i += REDUCE_LANES) for (let l = 0; l < REDUCE_LANES; l++) lanes[l] += term(i + l);
+    for (let l = 0; i < end; i++, l++) lanes[l] += term(i);
     for (let w = REDUCE_LANES / 2; w >= 1; w /= 2) for (let l = 0; l < w; l++) lanes[l] += lanes[l + w];
     total += lanes[0];
   }
@@ -62,7 +66,7 @@ function blockedSum(n: number, term: (i: number) => number): number {
 
 /** sum a[i] * b[i] in the kernels' order (float products are exact in double). */
 export function dot(a: Float32Array, b: Float32Array): number {
-  return blockedSum(a.length, (i) => a[i] * b[i]);
+  return blockedSum(a, b, false);
 }
 
 export function l2Norm(x: Float32Array): number {
@@ -271,10 +275,7 @@ export function median(sources: readonly Float32Array[], out: Float32Array): Flo
 
 /** sum (a[i] - b[i])^2 with the difference and square in double, in the kernels' order. */
 export function sqDist(a: Float32Array, b: Float32Array): number {
-  return blockedSum(a.length, (i) => {
-    const d = a[i] - b[i];
-    return d * d;
-  });
+  return blockedSum(a, b, true);
 }
 
 /** a before b: smaller first, NaN last */
