@@ -5,7 +5,8 @@
  * - each output element goes through the same IEEE operations in the same order on every path; the scalar
  *   path is the vector code with one lane. Element-wise kernels use no FMA (every product is rounded, then
  *   added), and kernel files are built with -ffp-contract=off so no compiler fuses one either.
- * - tails (the last n % VW elements) run the vector code on a zero-padded copy, never a separate scalar loop.
+ * - partial vectors (tails, and heads up to an array's vector alignment) run the vector code on a zero-padded
+ *   copy, never a separate scalar loop.
  * - arithmetic results that are NaN are written as the one canonical quiet NaN (0x7fc00000): x86 and ARM
  *   propagate NaN payloads differently, so a payload cannot be the same everywhere. Kernels keep the largest
  *   |result| bit pattern in a probe (VP_ADD, an and and an integer max) and canonicalize in a second pass
