@@ -2,6 +2,11 @@
 // arguments become the addon's, and what the call returns) and exported twice: `name` runs it on the calling
 // thread, for small inputs; `nameAsync` runs it off the event loop on the addon's thread pool. Async forms borrow
 // the arrays given: leave them untouched until the promise settles.
+//
+// Every kernel but gemm gives the same bits on every SIMD path (scalar, AVX2, AVX-512, NEON), so peers on
+// different CPUs stay identical: float32 operations in a fixed order with no fused multiply-add (src/reference.ts
+// reproduces each bit for bit), reductions in a fixed block order in double. A NaN result of arithmetic (a NaN
+// input, Inf - Inf, 0 * Inf) is written as the one quiet NaN 0x7fc00000; conversions keep NaN payloads.
 import { ArgumentError } from './errors';
 import { BulkKernelName, NativeBulkKernels, native } from './native';
 import { AdamOptions, SgdOptions, adamHyperparameters, sgdHyperparameters } from './optim';
@@ -74,11 +79,12 @@ function weightedArgs(sources: readonly Float32Array[], weights: ArrayLike<numbe
   return [outputArray(out, Float32Array, srcs[0].length), srcs, w];
 }
 
-/** Element-wise mean of equal-length vectors: the averaging kernel. `out` may be one of the sources. */
+/** Element-wise mean of equal-length vectors, the averaging kernel: the float32 sum in source order, divided by
+ * the count (one correctly rounded division). `out` may be one of the sources. */
 export const { sync: mean, async: meanAsync } = bulkKernel('weightedSum',
   (sources: readonly Float32Array[], out?: Float32Array) => weightedArgs(sources, null, out), written);
 
-/** out = sum_j weights[j] * sources[j]. */
+/** out = sum_j weights[j] * sources[j] in float32: each product rounded, then added in source order. */
 export const { sync: weightedSum, async: weightedSumAsync } = bulkKernel('weightedSum',
   (sources: readonly Float32Array[], weights: ArrayLike<number>, out?: Float32Array) => weightedArgs(sources, weights, out), written);
 
@@ -97,17 +103,22 @@ export const { sync: scale, async: scaleAsync } = bulkKernel('scale',
   return [outputArray(out, Float32Array, x.length), x, requireNumber(a, 'a', { finite: false })];
 }, written);
 
-/** Dot product, accumulated in double; the async form gives the same bits (a sum is never split across threads). */
+/**
+ * Dot product in double (float products are exact there), in a fixed order: blocks of 16384 elements, each
+ * summed in 32 lanes (element i in lane i % 32) folded pairwise, block sums added in order. Identical on every
+ * SIMD path; NaN if any product is NaN. The async form gives the same bits (a sum is never split across threads).
+ */
 export const { sync: dot, async: dotAsync } = bulkKernel('dot', (a: Float32Array, b: Float32Array): NativeArgs<'dot'> => {
   requireF32(a, 'a');
   requireSameLength(a.length, requireF32(b, 'b'), 'b');
   return [a, b];
 }, (_, r) => r);
 
+/** sqrt(dot(x, x)). */
 export const { sync: l2Norm, async: l2NormAsync } = bulkKernel('sumSq',
   (x: Float32Array): NativeArgs<'sumSq'> => [requireF32(x, 'x')], (_, r) => Math.sqrt(r));
 
-/** max |x|; NaN when x holds a NaN; 0 for an empty array. */
+/** max |x|; NaN when x holds a NaN; 0 for an empty array. Exact, so the same everywhere. */
 export const { sync: maxAbs, async: maxAbsAsync } = bulkKernel('maxAbs',
   (x: Float32Array): NativeArgs<'maxAbs'> => [requireF32(x, 'x')], (_, r) => r);
 
@@ -121,7 +132,11 @@ export function clipByGlobalNorm(tensors: readonly Float32Array[], maxNorm: numb
   return native().clipByGlobalNorm([...tensors], requireNumber(maxNorm, 'maxNorm', { min: 0 }));
 }
 
-/** SGD step in place (PyTorch semantics, velocity starting at zero); returns param. */
+/**
+ * SGD step in place, torch.optim.SGD's update in float32: d = grad + weightDecay * param;
+ * velocity = (step 1 ? d : momentum * velocity + (1 - dampening) * d); d = nesterov ? d + momentum * velocity : velocity;
+ * param -= lr * d. Returns param.
+ */
 export const { sync: sgdStep, async: sgdStepAsync } = bulkKernel('sgd',
   (param: Float32Array, grad: Float32Array, options: SgdOptions): NativeArgs<'sgd'> => {
   requireF32(param, 'param');
@@ -130,7 +145,11 @@ export const { sync: sgdStep, async: sgdStepAsync } = bulkKernel('sgd',
   if (h.momentum > 0 && options.velocity === undefined) throw new ArgumentError('ERR_ARGUMENT', 'momentum > 0 needs a velocity buffer');
   const velocity = options.velocity === undefined ? null : requireF32(options.velocity, 'velocity');
   if (velocity) requireSameLength(param.length, velocity, 'velocity');
-  return [param, grad, velocity, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov];
+  const step = options.step === undefined ? undefined : requireInteger(options.step, 'step', 1);
+  if (h.momentum > 0 && h.dampening > 0 && step === undefined) {
+    throw new ArgumentError('ERR_ARGUMENT', 'momentum with dampening needs the 1-based step (step 1 sets velocity = gradient, undampened)');
+  }
+  return [param, grad, velocity, h.lr, h.momentum, h.dampening, h.weightDecay, h.nesterov, step === 1];
 }, written);
 
 export interface AdamState {
@@ -163,7 +182,7 @@ function conversion<K extends 'f32ToF16' | 'f16ToF32' | 'f32ToBf16' | 'bf16ToF32
   (args) => args[0] as Out);
 }
 
-/** float32 -> IEEE float16 bit patterns, round to nearest even. */
+/** float32 -> IEEE float16 bit patterns, round to nearest even; NaN keeps its sign and top payload bits, made quiet. */
 export const { sync: toFloat16, async: toFloat16Async } = conversion('f32ToF16', Float32Array, 'x', Uint16Array);
 
 export const { sync: fromFloat16, async: fromFloat16Async } = conversion('f16ToF32', Uint16Array, 'h', Float32Array);
@@ -175,25 +194,44 @@ export const { sync: fromBFloat16, async: fromBFloat16Async } = conversion('bf16
 
 export interface QuantizedInt8 {
   values: Int8Array;
-  /** x ≈ values * scale */
+  /** x ≈ values * scale; a float32 value */
   scale: number;
 }
 
-/** Symmetric int8 quantization: q = clamp(round(x / scale), -127, 127); scale defaults to max|x| / 127. */
+/** A scale as the kernels hold it: its float32 value, which must be positive and finite. */
+function float32Scale(scale: number): number {
+  const s = Math.fround(requireNumber(scale, 'scale', { min: Number.MIN_VALUE }));
+  if (!(s > 0 && Number.isFinite(s))) throw new ArgumentError('ERR_RANGE', `scale ${scale} is not a positive finite float32 (it rounds to ${s})`);
+  return s;
+}
+
+const int8HasNoNaN = () => new ArgumentError('ERR_ARGUMENT', 'x holds NaN, which int8 cannot represent');
+
+/**
+ * Symmetric int8 quantization: q = clamp(x / scale, -127, 127) rounded half to even, where x / scale is the
+ * float32 quotient (correctly rounded) and scale is used, and returned, as its float32 value. Without a scale it
+ * is float32(max|x| / 127) (at least the smallest float32, 1 when x is all zeros); data holding Inf then has no
+ * finite scale and throws. ±Inf with an explicit scale saturates to ±127. Data holding NaN throws either way
+ * (int8 has no NaN, and zeroing one would hide a diverged gradient): without a scale before anything is
+ * written, with one after the kernel ran, so `out` then holds the other elements' values and 0 for NaN.
+ */
 export function quantizeInt8(x: Float32Array, options: { scale?: number; out?: Int8Array } = {}): QuantizedInt8 {
   requireF32(x, 'x');
   const values = outputArray(options.out, Int8Array, x.length);
-  let s = options.scale;
-  if (s === undefined) {
+  let s: number;
+  if (options.scale === undefined) {
     const m = native().maxAbs(x);
-    if (!Number.isFinite(m)) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick an int8 scale for data holding NaN or Inf');
-    s = m > 0 ? Math.fround(m / 127) : 1; // float32, as the kernel holds it
+    if (Number.isNaN(m)) throw int8HasNoNaN();
+    if (m === Infinity) throw new ArgumentError('ERR_ARGUMENT', 'cannot pick a finite int8 scale for data holding Inf: pass a scale');
+    s = m > 0 ? Math.max(Math.fround(m / 127), 2 ** -149) : 1;
+  } else {
+    s = float32Scale(options.scale);
   }
-  native().quantizeI8(values, x, requireNumber(s, 'scale', { min: Number.MIN_VALUE }));
+  if (native().quantizeI8(values, x, s) > 0) throw int8HasNoNaN();
   return { values, scale: s };
 }
 
-/** x = q * scale. */
+/** x = q * scale, scale used as its float32 value. */
 export const { sync: dequantizeInt8, async: dequantizeInt8Async } = bulkKernel('dequantizeI8',
   (q: Int8Array, scale: number, out?: Float32Array): NativeArgs<'dequantizeI8'> =>
   [outputArray(out, Float32Array, requireArray<Int8Array>(q, Int8Array, 'q').length), q, requireNumber(scale, 'scale')], written);
@@ -208,7 +246,8 @@ export interface SparseGradient {
 
 /**
  * Top-k sparsification with error feedback: adds grad into residual, sends the k entries of largest magnitude
- * (NaN counts as largest) and keeps the rest in residual for the next step.
+ * (NaN counts as largest) and keeps the rest in residual for the next step. Equal magnitudes (+0 and -0 included)
+ * are broken by lowest index: of the entries tied at the k-th magnitude, the first ones are sent.
  */
 export function topKWithErrorFeedback(grad: Float32Array, k: number, residual: Float32Array): SparseGradient {
   requireF32(grad, 'grad');

@@ -40,7 +40,8 @@ export interface NativeBulkKernels {
   f16ToF32(out: Float32Array, h: Uint16Array): void;
   f32ToBf16(out: Uint16Array, x: Float32Array): void;
   bf16ToF32(out: Float32Array, h: Uint16Array): void;
-  quantizeI8(out: Int8Array, x: Float32Array, scale: number): void;
+  /** resolves to how many inputs were NaN (written as 0) */
+  quantizeI8(out: Int8Array, x: Float32Array, scale: number): number;
   dequantizeI8(out: Float32Array, q: Int8Array, scale: number): void;
   sgemm(transA: boolean, transB: boolean, m: number, n: number, k: number, alpha: number, A: Float32Array, lda: number,
     B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number): void;

@@ -13,10 +13,17 @@ export interface SgdOptions {
   nesterov?: boolean;
   /** L2 penalty added to the gradient */
   weightDecay?: number;
+  /**
+   * 1-based step count of the velocity buffer, as PyTorch counts it: on step 1 the velocity becomes the gradient,
+   * undampened, whatever it held; later steps use velocity = momentum * velocity + (1 - dampening) * gradient.
+   * Required when momentum > 0 and dampening > 0. Without dampening it may be left out: then every step is a later
+   * step, and a zero-filled velocity gives PyTorch's first step anyway.
+   */
+  step?: number;
 }
 
 /** Validated SGD hyperparameters with defaults: shared by the kernel and TENSOR.SGD. */
-export function sgdHyperparameters(o: Omit<SgdOptions, 'velocity'>) {
+export function sgdHyperparameters(o: Omit<SgdOptions, 'velocity' | 'step'>) {
   const momentum = requireNumber(o.momentum ?? 0, 'momentum', { min: 0 });
   if (o.nesterov && !(momentum > 0)) throw new ArgumentError('ERR_ARGUMENT', 'nesterov needs momentum > 0');
   return {

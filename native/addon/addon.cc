@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "addon.h"
@@ -24,7 +25,8 @@ using spirt_addon::Data;
 enum class Split {
   Ranges,       // element-wise: independent ranges
   MaxOfRanges,  // partial maxima, combined (NaN wins)
-  Never,        // a sum: one range, so its bits do not depend on the thread count
+  SumOfRanges,  // partial counts, added (integers: exact in any order)
+  Never,        // a sum of floats: one range, so its bits do not depend on the thread count
 };
 
 // One kernel call over n elements (rows, for GEMM): run(begin, end) computes a range and returns its partial
@@ -54,8 +56,10 @@ double RunSplit(const Job &job) {
     partial[p] = job.run(std::min(job.n, p * chunk), std::min(job.n, (p + 1) * chunk));
   });
   double out = partial[0];
-  for (size_t p = 1; p < parts && job.split == Split::MaxOfRanges; p++)
-    out = (std::isnan(out) || std::isnan(partial[p])) ? NAN : std::max(out, partial[p]);
+  for (size_t p = 1; p < parts; p++) {
+    if (job.split == Split::MaxOfRanges) out = (std::isnan(out) || std::isnan(partial[p])) ? NAN : std::max(out, partial[p]);
+    else if (job.split == Split::SumOfRanges) out += partial[p];
+  }
   return out;
 }
 
@@ -236,9 +240,10 @@ Job Convert(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<
   return Job(in.ElementLength(), [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, e - b); return 0.0; });
 }
 
-// (out, in, s): scale, int8 quantization and dequantization, element-wise with one scalar
-template <typename Out, typename In, napi_typedarray_type OT, napi_typedarray_type IT,
-          void (*const spirt_kernels::*Fn)(Out *, const In *, float, size_t)>
+// (out, in, s): scale, int8 quantization and dequantization, element-wise with one scalar; a kernel that
+// returns a count (quantization: how many inputs were NaN) has its ranges' counts added
+template <typename Out, typename In, napi_typedarray_type OT, napi_typedarray_type IT, typename R,
+          R (*const spirt_kernels::*Fn)(Out *, const In *, float, size_t)>
 Job ConvertScaled(const Napi::CallbackInfo &info, const spirt_kernels *k, std::vector<Napi::Value> &keep) {
   auto out = Arr<Out, OT>(info, 0, "out");
   auto in = Arr<In, IT>(info, 1, "in");
@@ -247,7 +252,11 @@ Job ConvertScaled(const Napi::CallbackInfo &info, const spirt_kernels *k, std::v
   keep = {out, in};
   Out *po = out.Data();
   const In *pi = in.Data();
-  return Job(in.ElementLength(), [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, s, e - b); return 0.0; });
+  if constexpr (std::is_void_v<R>) {
+    return Job(in.ElementLength(), [=](size_t b, size_t e) { (k->*Fn)(po + b, pi + b, s, e - b); return 0.0; });
+  } else {
+    return Job::Reduction(in.ElementLength(), Split::SumOfRanges, [=](size_t b, size_t e) { return (double)(k->*Fn)(po + b, pi + b, s, e - b); });
+  }
 }
 
 // sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc): C = alpha op(A) op(B) + beta C, op(A) m x k,
@@ -338,7 +347,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["threads"] = Napi::Number::New(env, (double)threads);
   ExportKernel<WeightedSum>(env, exports, "weightedSum");
   ExportKernel<Axpy>(env, exports, "axpy");
-  ExportKernel<ConvertScaled<float, float, napi_float32_array, napi_float32_array, &spirt_kernels::scale>>(env, exports, "scale");
+  ExportKernel<ConvertScaled<float, float, napi_float32_array, napi_float32_array, void, &spirt_kernels::scale>>(env, exports, "scale");
   ExportKernel<Dot>(env, exports, "dot");
   ExportKernel<SumSq>(env, exports, "sumSq");
   ExportKernel<MaxAbs>(env, exports, "maxAbs");
@@ -348,8 +357,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ExportKernel<Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::f16_to_f32>>(env, exports, "f16ToF32");
   ExportKernel<Convert<uint16_t, float, napi_uint16_array, napi_float32_array, &spirt_kernels::f32_to_bf16>>(env, exports, "f32ToBf16");
   ExportKernel<Convert<float, uint16_t, napi_float32_array, napi_uint16_array, &spirt_kernels::bf16_to_f32>>(env, exports, "bf16ToF32");
-  ExportKernel<ConvertScaled<int8_t, float, napi_int8_array, napi_float32_array, &spirt_kernels::quantize_i8>>(env, exports, "quantizeI8");
-  ExportKernel<ConvertScaled<float, int8_t, napi_float32_array, napi_int8_array, &spirt_kernels::dequantize_i8>>(env, exports, "dequantizeI8");
+  ExportKernel<ConvertScaled<int8_t, float, napi_int8_array, napi_float32_array, size_t, &spirt_kernels::quantize_i8>>(env, exports, "quantizeI8");
+  ExportKernel<ConvertScaled<float, int8_t, napi_float32_array, napi_int8_array, void, &spirt_kernels::dequantize_i8>>(env, exports, "dequantizeI8");
   ExportKernel<Sgemm>(env, exports, "sgemm");
   exports["topK"] = Napi::Function::New(env, TopK, "topK");
   exports["clipByGlobalNorm"] = Napi::Function::New(env, ClipByGlobalNorm, "clipByGlobalNorm");

@@ -7,7 +7,8 @@
 static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
-/* IEEE half from float, round to nearest even, by letting float arithmetic do the rounding */
+/* IEEE half from float, round to nearest even, by letting float arithmetic do the rounding. NaN: sign, quiet
+ * bit and the top 9 payload bits, as F16C's vcvtps2ph and NEON's fcvtn give. */
 uint16_t spirt_f32_to_f16_scalar(float f) {
     const float scale_to_inf = 0x1.0p+112f, scale_to_zero = 0x1.0p-110f;
     float base = (fabsf(f) * scale_to_inf) * scale_to_zero;
@@ -17,10 +18,13 @@ uint16_t spirt_f32_to_f16_scalar(float f) {
     base = f32_from_bits((bias >> 1) + 0x07800000u) + base;
     const uint32_t bits = f32_bits(base);
     const uint32_t nonsign = ((bits >> 13) & 0x7C00u) + (bits & 0x0FFFu);
-    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u | ((w >> 13) & 0x3FFu) : nonsign));
 }
 
+/* NaN: sign and payload kept, made quiet, as vcvtph2ps and fcvtl give */
 float spirt_f16_to_f32_scalar(uint16_t h) {
+    if ((h & 0x7C00u) == 0x7C00u && (h & 0x03FFu))
+        return f32_from_bits(((uint32_t)(h & 0x8000u) << 16) | 0x7FC00000u | ((uint32_t)(h & 0x03FFu) << 13));
     const uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
     const float normalized = f32_from_bits((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
     const float denormalized = f32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;

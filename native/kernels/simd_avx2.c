@@ -17,24 +17,39 @@ typedef __m256 VF;
 #define VDIV(a, b) _mm256_div_ps(a, b)
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VSQRT(a) _mm256_sqrt_ps(a)
-#define VABS(a) _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)))
 #define VMAX(a, b) _mm256_max_ps(a, b)
 #define VMIN(a, b) _mm256_min_ps(a, b)
 #define VZERO_NAN(a) _mm256_and_ps(a, _mm256_cmp_ps(a, a, _CMP_ORD_Q))
 #define VROUND(a) _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VISNAN(a) _mm256_cmp_ps(a, a, _CMP_UNORD_Q)
+#define VCOUNT_NAN(a) ((size_t)__builtin_popcount((unsigned)_mm256_movemask_ps(VISNAN(a))))
+#define VCANON(a) _mm256_blendv_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)), VISNAN(a))
+typedef __m256i VI;
+#define VP_ZERO() _mm256_setzero_si256()
+#define VP_ADD(p, v) _mm256_max_epu32(p, _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff)))
+static inline uint32_t VP_MAX(__m256i p) {
+    __m128i m = _mm_max_epu32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    m = _mm_max_epu32(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm_max_epu32(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1)));
+    return (uint32_t)_mm_cvtsi128_si32(m);
+}
+#define VI_LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define VI_STORE(p, v) _mm256_storeu_si256((__m256i *)(p), v)
+#define VI_MIN(a, b) _mm256_min_epi32(a, b)
+#define VI_MAX(a, b) _mm256_max_epi32(a, b)
+#define VI_FLIP(b) _mm256_xor_si256(b, _mm256_srli_epi32(_mm256_srai_epi32(b, 31), 1))
+#define VKEY(v) VI_FLIP(_mm256_castps_si256(VCANON(v)))
+#define VUNKEY(k) _mm256_castsi256_ps(VI_FLIP(k))
 
-static inline double VREDUCE(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m256d d = _mm256_cvtps_pd(s);
-    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
-}
-static inline float VMAXREDUCE(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-    return _mm_cvtss_f32(m);
-}
+typedef __m256d VD;
+#define VDW 4
+#define VD_ZERO() _mm256_setzero_pd()
+#define VD_LOADF(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define VD_ADD(a, b) _mm256_add_pd(a, b)
+#define VD_SUB(a, b) _mm256_sub_pd(a, b)
+#define VD_MUL(a, b) _mm256_mul_pd(a, b)
+#define VD_STORE(p, v) _mm256_storeu_pd((p), (v))
+
 static inline void VSTORE_I8(int8_t *p, __m256 v) {
     __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(_mm256_cvtps_epi32(v)),
                                   _mm256_extracti128_si256(_mm256_cvtps_epi32(v), 1));
@@ -63,4 +78,5 @@ static inline void VSTORE_BF16(uint16_t *p, __m256 v) {
 
 #include "simd_body.h"
 #include "gemm_body.h"
+#include "robust_body.h"
 #include "simd_table.h"

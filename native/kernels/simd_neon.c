@@ -18,16 +18,35 @@ typedef float32x4_t VF;
 #define VDIV(a, b) vdivq_f32(a, b)
 #define VFMA(a, b, c) vfmaq_f32((c), (a), (b))
 #define VSQRT(a) vsqrtq_f32(a)
-#define VABS(a) vabsq_f32(a)
 #define VMAX(a, b) vmaxnmq_f32(a, b)
 #define VMIN(a, b) vminnmq_f32(a, b)
 #define VZERO_NAN(a) vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a), vceqq_f32(a, a)))
 #define VROUND(a) vrndnq_f32(a)
-#define VMAXREDUCE(a) vmaxvq_f32(a)
+#define VISNUM(a) vceqq_f32(a, a)
+#define VCOUNT_NAN(a) ((size_t)vaddvq_u32(vshrq_n_u32(vmvnq_u32(VISNUM(a)), 31)))
+#define VCANON(a) vbslq_f32(VISNUM(a), a, vreinterpretq_f32_u32(vdupq_n_u32(0x7fc00000)))
+typedef int32x4_t VI;
+#define VP_ZERO() vdupq_n_s32(0)
+#define VP_ADD(p, v) \
+    vreinterpretq_s32_u32(vmaxq_u32(vreinterpretq_u32_s32(p), vandq_u32(vreinterpretq_u32_f32(v), vdupq_n_u32(0x7fffffff))))
+#define VP_MAX(p) vmaxvq_u32(vreinterpretq_u32_s32(p))
+#define VI_LOAD(p) vld1q_s32(p)
+#define VI_STORE(p, v) vst1q_s32((p), (v))
+#define VI_MIN(a, b) vminq_s32(a, b)
+#define VI_MAX(a, b) vmaxq_s32(a, b)
+#define VI_FLIP(b) veorq_s32(b, vreinterpretq_s32_u32(vshrq_n_u32(vreinterpretq_u32_s32(vshrq_n_s32(b, 31)), 1)))
+#define VKEY(v) VI_FLIP(vreinterpretq_s32_f32(VCANON(v)))
+#define VUNKEY(k) vreinterpretq_f32_s32(VI_FLIP(k))
 
-static inline double VREDUCE(float32x4_t v) {
-    return vaddvq_f64(vaddq_f64(vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)));
-}
+typedef float64x2_t VD;
+#define VDW 2
+#define VD_ZERO() vdupq_n_f64(0.0)
+#define VD_LOADF(p) vcvt_f64_f32(vld1_f32(p))
+#define VD_ADD(a, b) vaddq_f64(a, b)
+#define VD_SUB(a, b) vsubq_f64(a, b)
+#define VD_MUL(a, b) vmulq_f64(a, b)
+#define VD_STORE(p, v) vst1q_f64((p), (v))
+
 static inline void VSTORE_I8(int8_t *p, float32x4_t v) {
     int16x4_t h = vqmovn_s32(vcvtnq_s32_f32(v));
     int8x8_t b = vqmovn_s16(vcombine_s16(h, h));
@@ -54,4 +73,5 @@ static inline void VSTORE_BF16(uint16_t *p, float32x4_t v) {
 
 #include "simd_body.h"
 #include "gemm_body.h"
+#include "robust_body.h"
 #include "simd_table.h"

@@ -2,8 +2,11 @@ import { ArgumentError } from '../../errors';
 import { SgdOptions, sgdHyperparameters } from '../../optim';
 import { RedisArg, TensorCommand, replyOk } from '../reply';
 
-export type SgdCommandOptions = Omit<SgdOptions, 'velocity'> & {
-  /** key of the velocity buffer (created as zeros when missing); required when momentum > 0 */
+export type SgdCommandOptions = Omit<SgdOptions, 'velocity' | 'step'> & {
+  /**
+   * key of the velocity buffer, required when momentum > 0. A missing key makes this PyTorch's step 1 (the velocity
+   * is created as the gradient, undampened), so the module needs no step count.
+   */
   velocityKey?: string;
 };
 
