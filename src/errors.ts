@@ -57,3 +57,18 @@ export class TensorCommandError extends SpirtError {
     super(code, message);
   }
 }
+
+/**
+ * The peer runtime's failures. The class name is the ASL error name a state machine's Catch matches:
+ * PeerFailedError (members declared failed: `peers`), ViewChangeError (another member proposed a new view),
+ * OutOfViewError (this peer was excluded and must rejoin), PeerSetupError (bad input refused before any
+ * training: code ERR_MODEL_MISMATCH, ERR_UNREACHABLE, ERR_NO_MODULE, ERR_DUPLICATE_PEER, ERR_JOIN_REFUSED, ...).
+ */
+export class PeerFailedError extends SpirtError {
+  constructor(readonly peers: number[], message: string) {
+    super('ERR_PEER_FAILED', message);
+  }
+}
+export class ViewChangeError extends SpirtError {}
+export class OutOfViewError extends SpirtError {}
+export class PeerSetupError extends SpirtError {}
