@@ -54,22 +54,28 @@ typedef struct {
     int options_at, first;
 } AggLayout;
 
-static int is_option(const OptionSpec *specs, RedisModuleString *arg) {
+/* the index of the option arg names in specs, or -1 */
+static int option_index(const OptionSpec *specs, RedisModuleString *arg) {
     for (const OptionSpec *s = specs; s->name; s++)
-        if (arg_is(arg, s->name)) return 1;
-    return 0;
+        if (arg_is(arg, s->name)) return (int)(s - specs);
+    return -1;
 }
 
-/* Every option takes a value, and the option words are read as options while a source follows their value:
- * as with TENSOR.AVG, a first source spelled like an option of the rule needs that option written before it.
- * Key specs cannot say where the sources begin: COMMAND GETKEYS, ACL and Cluster ask tensor_agg, which uses this. */
+/* Every option takes a value; the option words are read as options, each once, while a source follows their
+ * value. So a call that writes each of its rule's options out (src/store/commands/agg.ts writes MULTI, ITERS and
+ * VERSION every time) names its sources exactly, whatever they are called. Key specs cannot say where the sources
+ * begin: COMMAND GETKEYS, ACL and Cluster ask tensor_agg, which uses this. */
 static AggLayout agg_layout(RedisModuleString **argv, int argc) {
     AggLayout l = {-1, 3, 3};
     for (int r = 0; r < RULE_COUNT; r++)
         if (arg_is(argv[2], rules[r].name)) l.rule = r;
     if (l.rule < 0) return l;
     l.options_at = l.first = 3 + rules[l.rule].has_param;
-    while (l.first + 2 < argc && is_option(rules[l.rule].options, argv[l.first])) l.first += 2;
+    for (unsigned seen = 0; l.first + 2 < argc; l.first += 2) {
+        const int o = option_index(rules[l.rule].options, argv[l.first]);
+        if (o < 0 || (seen & (1u << o))) break;
+        seen |= 1u << o;
+    }
     return l;
 }
 
