@@ -8,7 +8,7 @@ import * as ref from '../../src/reference';
 import { TensorStore } from '../../src/store/tensorStore';
 import { SupportedClient } from '../../src/store/transport';
 import { rng } from '../random';
-import { bytesOf, client, errorOf, getF32, serverWithClient, setF32, stopChecked, u16 } from './util';
+import { bytesOf, client, errorOf, expectConsistent, getF32, serverWithClient, setF32, stopChecked, u16 } from './util';
 
 const s = serverWithClient();
 
@@ -343,6 +343,45 @@ describe('key positions', () => {
       await stopChecked(node);
     }
   }, 60_000);
+});
+
+test('random TENSOR.AGG calls answer OK or an error, leave consistent tensors, and keys are named only among the arguments', async () => {
+  const r = rng(4242);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+  for (let j = 0; j < 6; j++) await setF32(s.r, `fz:${j}`, [5], values(5, 500 + j, j === 1));
+  await setF32(s.r, 'fz:2x', [2, 3], values(6, 510, false));
+  await s.r.call('TENSOR.SET', 'fz:h', 'FLOAT16', 'SHAPE', '5', 'BLOB', bytesOf(Uint16Array.of(0x3c00, 0x7e00, 0, 0x8000, 0x7c00)));
+  await s.r.call('TENSOR.SET', 'fz:i8', 'INT8', 'SHAPE', '5', 'BLOB', 'abcde');
+  await s.r.del('fz:acc');
+  await s.r.call('TENSOR.ACCUM', 'fz:acc', 'fz:0', 'WEIGHT', '3');
+  await s.r.set('fz:str', 'x');
+  const keys = ['fz:0', 'fz:1', 'fz:2', 'fz:3', 'fz:4', 'fz:5', 'fz:2x', 'fz:h', 'fz:i8', 'fz:acc', 'fz:str', 'fz:missing', 'fz:new'];
+  const words = ['MEAN', 'MEDIAN', 'TRIMMED', 'KRUM', 'CCLIP', 'MULTI', 'ITERS', 'CENTER', 'VERSION', 'median', 'bogus'];
+  const numbers = ['0', '1', '2', '3', '-1', '0.5', '1e30', 'inf', 'nan', '1e-50', '1000', '1001', '9223372036854775807', ''];
+  const arg = () => (r() < 0.25 ? pick(words) : r() < 0.5 ? pick(numbers) : pick(keys));
+  const calls: string[][] = [];
+  for (let i = 0; i < 600; i++) {
+    const dest = r() < 0.3 ? pick(keys) : 'fz:out';
+    const rule = r() < 0.85 ? pick(['MEAN', 'MEDIAN', 'TRIMMED', 'KRUM', 'CCLIP']) : arg();
+    const param = ['TRIMMED', 'KRUM', 'CCLIP'].includes(rule) || r() < 0.1 ? [r() < 0.7 ? pick(['0', '1', '2']) : pick(numbers)] : [];
+    const options = Array.from({ length: r() < 0.6 ? 0 : Math.floor(r() * 3) }, () =>
+      [pick(['MULTI', 'ITERS', 'CENTER', 'VERSION']), r() < 0.5 ? pick(['1', '2', '3', ...numbers]) : pick(keys)]).flat();
+    const sources = Array.from({ length: 1 + Math.floor(r() * 8) }, () => (r() < 0.9 ? pick(keys.slice(0, 6)) : arg()));
+    calls.push([dest, rule, ...param, ...options, ...sources]);
+  }
+  const pipe = s.r.pipeline();
+  for (const c of calls) pipe.call('TENSOR.AGG', ...c);
+  const results = (await pipe.exec())!;
+  expect(results.filter(([e]) => !e).length).toBeGreaterThan(50);
+  expect(results.filter(([e]) => e).length).toBeGreaterThan(50);
+  for (const [e] of results) if (e) expect(e.message).toMatch(/^(ERR|WRONGTYPE) /);
+  expect(await s.r.ping()).toBe('PONG');
+  expect(await expectConsistent(s.r)).toBeGreaterThan(0);
+  for (const c of calls.slice(0, 150)) {
+    const got = await s.r.call('COMMAND', 'GETKEYS', 'TENSOR.AGG', ...c).catch((e: Error) => e.message);
+    if (typeof got === 'string') expect(got).toMatch(/^ERR /);
+    else for (const k of got as string[]) expect(c).toContain(k);
+  }
 });
 
 test('the scalar path gives the same bytes for every rule', async () => {
