@@ -1,7 +1,8 @@
 /* What every TENSOR.* command file shares: the command definition (key specs, docs, options), the kernel
  * context, one table-driven keyword option parser, tensor lookup, float32 views, and publishing a change.
  *
- * Commands by concern: cmd_data.c (SET, GET, RESTORE), cmd_average.c (AVG, ACCUM), cmd_optim.c (SGD, ADAM),
+ * Commands by concern: cmd_data.c (SET, GET, RESTORE), cmd_average.c (AVG, ACCUM), cmd_aggregate.c (AGG: robust
+ * aggregation), cmd_optim.c (SGD, ADAM),
  * cmd_shard.c (SPLIT, CAT: the sharded exchange), cmd_sync.c (WAIT: the barrier on versions).
  * Every command validates all of its input before it changes anything, so an error leaves every key as it
  * was; results are replicated as TENSOR.RESTORE so replicas and the AOF hold the same bytes whatever SIMD
@@ -115,6 +116,7 @@ typedef struct CommandDef {
     X(tensor_get)         \
     X(tensor_restore)     \
     X(tensor_avg)         \
+    X(tensor_agg)         \
     X(tensor_accum)       \
     X(tensor_sgd)         \
     X(tensor_adam)        \
@@ -150,6 +152,8 @@ const char *check_math_input(const Tensor *t, const char *role, char *buf, size_
 const float *f32_chunk(const spirt_kernels *k, const Tensor *t, size_t off, size_t len, float factor, float *tmp);
 /* Stores float32 values into elements [off, off+len) of t in its dtype. */
 void store_f32_chunk(const spirt_kernels *k, Tensor *t, size_t off, size_t len, const float *src);
+/* out = the element-wise mean of the sources as TENSOR.AVG computes it (cmd_average.c); out may be a source. */
+void tensor_mean(const spirt_kernels *k, Tensor *out, Tensor *const *src, size_t nsrc);
 
 /* ---- publishing ---- */
 
