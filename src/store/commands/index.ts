@@ -5,4 +5,5 @@ export * from './adam';
 export * from './avg';
 export * from './get';
 export * from './set';
+export * from './setSigned';
 export * from './sgd';
