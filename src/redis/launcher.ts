@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgumentError, RedisLaunchError } from '../errors';
+import { AclLayout, aclFileText, applyPeerUsers, urlWithCredentials } from '../security/acl';
 import { modulePath } from './modulePath';
 import { identifyServer } from './probe';
 
@@ -31,10 +32,15 @@ export interface StartRedisOptions {
   auth?: { username?: string; password: string };
   /** forward the server's log to this process's stdout */
   inheritOutput?: boolean;
+  /**
+   * ACL users (src/security/acl.ts): the default user off, the layout's admin (used by the launcher, and in
+   * `url`) and one user per peer; `owner` is the peer whose database this server is.
+   */
+  acl?: { layout: AclLayout; owner?: string };
 }
 
 export interface RunningRedis {
-  /** redis://127.0.0.1:PORT or unix:///path/to/socket */
+  /** redis://127.0.0.1:PORT or unix:///path/to/socket; with `acl`, the admin's credentials are in it */
   readonly url: string;
   readonly host?: string;
   readonly port?: number;
@@ -158,6 +164,12 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
   ];
   if (socketPath) args.push('--unixsocket', socketPath, '--unixsocketperm', '700');
   if (module) args.push('--loadmodule', module);
+  if (options.acl) {
+    const aclFile = path.join(dir, 'users.acl');
+    fs.writeFileSync(aclFile, aclFileText(options.acl.layout), { mode: 0o600 });
+    args.push('--aclfile', aclFile);
+  }
+  const auth = options.acl ? options.acl.layout.admin : options.auth;
   if (options.enableDebug) args.push('--enable-debug-command', 'local');
   args.push(...(options.args ?? []));
   const command = [...wrap.map((a) => a.replace('%VALGRIND_LOG%', path.join(dir, 'valgrind.log'))), server, ...args];
@@ -200,7 +212,7 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
       if (/Address already in use/.test(tail(logFile, 15, logStart))) await fail('ERR_PORT_IN_USE', `port ${port} is already in use: pick another port, or leave it out for a free one`);
       await fail('ERR_REDIS_EXITED', `redis-server exited (code ${exitCode}) before it was ready`);
     }
-    const id = await identifyServer(target, options.auth);
+    const id = await identifyServer(target, auth);
     if (id?.pid !== undefined && id.pid !== child.pid) {
       await fail('ERR_PORT_IN_USE', `port ${port} is already in use by another server (pid ${id.pid}): pick another port, or leave it out for a free one`);
     }
@@ -214,9 +226,14 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+  if (options.acl) {
+    const refused = await applyPeerUsers(target, options.acl.layout, options.acl.owner);
+    if (refused) await fail('ERR_ACL', `redis-server at ${where} refused the peer users: ${refused}`);
+  }
+  const url = socketPath ? `unix://${socketPath}` : `redis://127.0.0.1:${port}`;
   let stopped: Promise<number | null> | undefined;
   return {
-    url: socketPath ? `unix://${socketPath}` : `redis://127.0.0.1:${port}`,
+    url: options.acl ? urlWithCredentials(url, options.acl.layout.admin) : url,
     ...(socketPath ? { socketPath } : { host: '127.0.0.1', port }),
     dir,
     pid: child.pid!,
