@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArgumentError, RedisLaunchError } from '../errors';
 import { AclLayout, aclFileText, applyPeerUsers, urlWithCredentials } from '../security/acl';
+import { SERVER_NAME, TlsMaterial } from '../security/tls';
 import { modulePath } from './modulePath';
 import { identifyServer } from './probe';
 
@@ -37,6 +38,11 @@ export interface StartRedisOptions {
    * `url`) and one user per peer; `owner` is the peer whose database this server is.
    */
   acl?: { layout: AclLayout; owner?: string };
+  /**
+   * TLS only (src/security/tls.ts createTlsMaterial): the port speaks TLS and nothing else, clients must
+   * present a certificate of the run's CA, and `url` is rediss://. Not with `unixSocket`.
+   */
+  tls?: TlsMaterial;
 }
 
 export interface RunningRedis {
@@ -137,6 +143,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
     readyTimeoutMs: options.readyTimeoutMs ?? (wrap.length ? 120_000 : 10_000),
   };
   if (!(plan.readyTimeoutMs > 0)) throw new ArgumentError('ERR_ARGUMENT', `readyTimeoutMs must be a positive number, got ${plan.readyTimeoutMs}`);
+  if (options.unixSocket && options.tls) throw new ArgumentError('ERR_ARGUMENT', 'tls needs a TCP port: leave out unixSocket');
   if (options.unixSocket) return launch(plan, options, 0);
   if (options.port !== undefined) return launch(plan, options, checkPort(options.port));
   // someone else can take a free port between freePort() and the server's bind: then try another one
@@ -159,7 +166,7 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
   const logFile = ownDir ? `${dir}.log` : path.join(dir, 'redis.log');
   const socketPath = options.unixSocket ? path.join(dir, 'redis.sock') : undefined;
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--port', options.tls ? '0' : String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
     '--logfile', logFile, '--daemonize', 'no', '--protected-mode', 'yes',
   ];
   if (socketPath) args.push('--unixsocket', socketPath, '--unixsocketperm', '700');
@@ -168,6 +175,11 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
     const aclFile = path.join(dir, 'users.acl');
     fs.writeFileSync(aclFile, aclFileText(options.acl.layout), { mode: 0o600 });
     args.push('--aclfile', aclFile);
+  }
+  const { tls } = options;
+  if (tls) {
+    args.push('--tls-port', String(port), '--tls-cert-file', tls.serverCertFile, '--tls-key-file', tls.serverKeyFile,
+      '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'yes');
   }
   const auth = options.acl ? options.acl.layout.admin : options.auth;
   if (options.enableDebug) args.push('--enable-debug-command', 'local');
@@ -202,7 +214,9 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
     throw new RedisLaunchError(code, `${message} (log: ${logFile})\n${tail(logFile, 15, logStart)}`, logFile);
   };
 
-  const target = socketPath ? { path: socketPath } : { port };
+  const target = socketPath ? { path: socketPath }
+    : tls ? { port, tls: { ca: fs.readFileSync(tls.caFile), cert: fs.readFileSync(tls.clientCertFile), key: fs.readFileSync(tls.clientKeyFile), servername: SERVER_NAME } }
+    : { port };
   const where = socketPath ?? `127.0.0.1:${port}`;
   const deadline = Date.now() + readyTimeoutMs;
   let lastAnswer = 'nothing answered';
@@ -230,7 +244,7 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
     const refused = await applyPeerUsers(target, options.acl.layout, options.acl.owner);
     if (refused) await fail('ERR_ACL', `redis-server at ${where} refused the peer users: ${refused}`);
   }
-  const url = socketPath ? `unix://${socketPath}` : `redis://127.0.0.1:${port}`;
+  const url = socketPath ? `unix://${socketPath}` : `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
   let stopped: Promise<number | null> | undefined;
   return {
     url: options.acl ? urlWithCredentials(url, options.acl.layout.admin) : url,

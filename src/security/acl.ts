@@ -80,9 +80,9 @@ export function peerAclRules(layout: AclLayout, peer: string, options: PeerRules
   ];
 }
 
-/** redis://user:password@host:port for a user of the layout (host and port from a server's url). */
+/** redis[s]://user:password@host:port (unix://user:password@localhost/path) for a user, from a server's url. */
 export function urlWithCredentials(url: string, user: AclUser): string {
-  const u = new URL(url);
+  const u = new URL(url.startsWith('unix:///') ? `unix://localhost${url.slice('unix://'.length)}` : url);
   u.username = encodeURIComponent(user.username);
   u.password = encodeURIComponent(user.password);
   return u.toString().replace(/\/$/, '');
