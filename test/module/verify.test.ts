@@ -6,7 +6,8 @@ import path from 'node:path';
 import { GradientRejectedError } from '../../src/errors';
 import { startRedis } from '../../src/redis/launcher';
 import { PeerKeys, loadOrCreateIdentity } from '../../src/security/identity';
-import { UnsignedGradient, encodeSignedGradient, parseVerifyStats, signGradient, verifyGradient } from '../../src/security/signing';
+import { UnsignedGradient, asRejection, encodeSignedGradient, parseVerifyStats, signGradient, verifyGradient } from '../../src/security/signing';
+import { TensorStore } from '../../src/store/tensorStore';
 import { tensor } from '../../src/tensor';
 import { GradientMessage, decodeGradient, encodeGradient } from '../../src/wire';
 import { spirt } from '../../src/gen/tensor';
@@ -168,6 +169,23 @@ describe('TENSOR.SETSIGNED', () => {
     const [[name, arity, flags, , , , , , specs]] = (await s.r.call('COMMAND', 'INFO', 'TENSOR.VERIFYSTATS')) as unknown[][];
     expect({ name, arity, flags, specs }).toEqual({ name: 'tensor.verifystats', arity: 1, flags: ['readonly', 'module', 'fast'], specs: [] });
   });
+});
+
+test('TensorStore.setSigned stores a verified gradient; a refusal becomes the same GradientRejectedError as verifyGradient\'s', async () => {
+  const store = await TensorStore.connect(s.redis.url);
+  try {
+    const options = { signerKey: 'pin:{peer0}', peer: 'peer0', step: 30, view: 2, epoch: 1 };
+    await store.setSigned('{peer0}:store', encodeSignedGradient(grad(30), alice), options);
+    expect(Array.from((await store.get('{peer0}:store'))!.data)).toEqual([1, -2, 3.5, 4]);
+    const replayed = await store.setSigned('{peer0}:store', encodeSignedGradient(grad(30), alice), options).catch(asRejection);
+    expect(replayed).toBeInstanceOf(GradientRejectedError);
+    expect((replayed as GradientRejectedError).code).toBe('ERR_REPLAY');
+    const forged = await store.setSigned('{peer0}:store', encodeSignedGradient(grad(31), mallory), { ...options, step: 31 }).catch(asRejection);
+    expect((forged as GradientRejectedError).code).toBe('ERR_WRONG_SIGNER');
+    await expect(store.setSigned('{peer0}:store', new Uint8Array(1), { ...options, step: -1 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+  } finally {
+    await store.close();
+  }
 });
 
 test('a server without libcrypto answers a clear ERR and stores nothing', async () => {
