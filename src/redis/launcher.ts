@@ -159,6 +159,16 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
 
 const FREE_PORT_ATTEMPTS = 3;
 
+/** The launcher's own TLS client options, read before the server starts; unreadable files fail the launch. */
+function probeTls(tls: TlsMaterial, dir: string, ownDir: boolean) {
+  try {
+    return { ca: fs.readFileSync(tls.caFile), cert: fs.readFileSync(tls.clientCertFile), key: fs.readFileSync(tls.clientKeyFile), servername: SERVER_NAME };
+  } catch (e) {
+    if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+    throw new RedisLaunchError('ERR_TLS_SETUP', `cannot read the TLS material: ${(e as Error).message}`);
+  }
+}
+
 async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, options: StartRedisOptions, port: number): Promise<RunningRedis> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? fs.mkdtempSync(path.join(options.tmpParent ?? os.tmpdir(), 'spirt-redis-'));
@@ -182,6 +192,7 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
       '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'yes');
   }
   const auth = options.acl ? options.acl.layout.admin : options.auth;
+  const target = socketPath ? { path: socketPath } : tls ? { port, tls: probeTls(tls, dir, ownDir) } : { port };
   if (options.enableDebug) args.push('--enable-debug-command', 'local');
   args.push(...(options.args ?? []));
   const command = [...wrap.map((a) => a.replace('%VALGRIND_LOG%', path.join(dir, 'valgrind.log'))), server, ...args];
@@ -214,9 +225,6 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
     throw new RedisLaunchError(code, `${message} (log: ${logFile})\n${tail(logFile, 15, logStart)}`, logFile);
   };
 
-  const target = socketPath ? { path: socketPath }
-    : tls ? { port, tls: { ca: fs.readFileSync(tls.caFile), cert: fs.readFileSync(tls.clientCertFile), key: fs.readFileSync(tls.clientKeyFile), servername: SERVER_NAME } }
-    : { port };
   const where = socketPath ?? `127.0.0.1:${port}`;
   const deadline = Date.now() + readyTimeoutMs;
   let lastAnswer = 'nothing answered';

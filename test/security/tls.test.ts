@@ -73,6 +73,10 @@ test('plain text, no client certificate, or another CA: refused', async () => {
   expect(String(replies?.[0])).toMatch(/NOAUTH/);
 });
 
-test('tls with a unix socket is an ArgumentError', async () => {
+test('tls with a unix socket is an ArgumentError; missing TLS files fail the launch and leave nothing behind', async () => {
   await expect(startRedis({ tls: material, unixSocket: true })).rejects.toBeInstanceOf(ArgumentError);
+  const parent = fs.mkdtempSync(path.join(dir, 'launch-'));
+  await expect(startRedis({ tls: { ...material, clientKeyFile: path.join(dir, 'missing.key') }, tmpParent: parent }))
+    .rejects.toMatchObject({ code: 'ERR_TLS_SETUP' });
+  expect(fs.readdirSync(parent)).toEqual([]);
 });
