@@ -2,8 +2,8 @@
  * context, one table-driven keyword option parser, tensor lookup, float32 views, and publishing a change.
  *
  * Commands by concern: cmd_data.c (SET, GET, RESTORE), cmd_average.c (AVG, ACCUM), cmd_aggregate.c (AGG: robust
- * aggregation), cmd_optim.c (SGD, ADAM),
- * cmd_shard.c (SPLIT, CAT: the sharded exchange), cmd_sync.c (WAIT: the barrier on versions).
+ * aggregation), cmd_optim.c (SGD, ADAM), cmd_shard.c (SPLIT, CAT: the sharded exchange), cmd_sync.c (WAIT: the
+ * barrier on versions), cmd_verify.c (SETSIGNED, VERIFYSTATS: signed gradient messages).
  * Every command validates all of its input before it changes anything, so an error leaves every key as it
  * was; results are replicated as TENSOR.RESTORE so replicas and the AOF hold the same bytes whatever SIMD
  * path computed them, and every change raises a keyspace event. */
@@ -122,7 +122,12 @@ typedef struct CommandDef {
     X(tensor_adam)        \
     X(tensor_split)       \
     X(tensor_cat)         \
-    X(tensor_wait)
+    X(tensor_wait)        \
+    X(tensor_setsigned)   \
+    X(tensor_verifystats)
+
+/* INFO spirt: the verify section (cmd_verify.c), registered at load */
+int verify_register_info(RedisModuleCtx *ctx);
 
 #define SPIRT_DECLARE_COMMAND(symbol) extern const CommandDef symbol##_def;
 SPIRT_COMMANDS(SPIRT_DECLARE_COMMAND)

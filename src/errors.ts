@@ -72,3 +72,18 @@ export class PeerFailedError extends SpirtError {
 export class ViewChangeError extends SpirtError {}
 export class OutOfViewError extends SpirtError {}
 export class PeerSetupError extends SpirtError {}
+
+/**
+ * A peer identity that cannot be used: ERR_KEY_PERMISSIONS (a key file others can read), ERR_KEY_FILE
+ * (unreadable or not an Ed25519 key), ERR_PEER_ID (a name that cannot be a peer id), ERR_UNKNOWN_PEER (no
+ * pinned key), ERR_KEY_CHANGED (a peer's public key differs from the one pinned at start).
+ */
+export class IdentityError extends SpirtError {}
+
+/**
+ * A gradient message refused by verification, with the reason as `code`: ERR_UNSIGNED (no signature or
+ * digest), ERR_WRONG_SIGNER (another peer id than expected, or a signature that does not verify under the
+ * pinned key), ERR_TAMPERED (tensor bytes that do not match the signed digest), ERR_REPLAY (another step or
+ * view than expected, or not newer than what is stored).
+ */
+export class GradientRejectedError extends SpirtError {}

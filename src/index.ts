@@ -28,3 +28,8 @@ export { loadFashionMnist, shard, epochBatches, parseIdxImages, parseIdxLabels, 
 export type { ImageDataset } from './data/fashionMnist';
 export { trainLocal } from './train/local';
 export type { LocalTrainingOptions, EpochResult } from './train/local';
+export type { SetSignedOptions } from './store/commands/setSigned';
+export * from './security/identity';
+export * from './security/signing';
+export * from './security/acl';
+export * from './security/tls';

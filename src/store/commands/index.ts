@@ -6,4 +6,5 @@ export * from './agg';
 export * from './avg';
 export * from './get';
 export * from './set';
+export * from './setSigned';
 export * from './sgd';
