@@ -19,8 +19,9 @@ export interface RecoverEvent extends StepEvent {
 export async function recover(event: RecoverEvent): Promise<StepEvent> {
   const { config, peer, view, position } = event;
   const reports = await Promise.all(view.members.filter((m) => m !== peer).map((m) => inspect(config, m)));
-  const suspects = reports.filter((r) => !r.alive).map((r) => r.peer);
-  const { accepted } = await pendingJoins(config, peer, view, (await modelFor(config)).paramCount);
+  const { accepted } = await pendingJoins(config, peer, (await modelFor(config)).paramCount);
+  // a replacement's old incarnation is gone even if the new one already beats
+  const suspects = reports.filter((r) => !r.alive || accepted.includes(r.peer)).map((r) => r.peer);
   const state: PeerState = (await readState(config, peer)) ?? { step: -1, view: view.number, epoch: 0, stepInEpoch: -1, digest: '' };
   // where this peer would go on: after the step it applied last
   const next = state.step >= position.step ? advance(config, view, { step: state.step, epoch: state.epoch, stepInEpoch: state.stepInEpoch }) : position;

@@ -2,8 +2,7 @@
 // let it in at the next step boundary. Members refuse a model that does not match and an id that a live
 // member holds; otherwise they run a view change that adds it.
 import { peerDb } from './db';
-import { inspect } from './liveness';
-import { RunConfig, View, addressOf, keys } from './protocol';
+import { RunConfig, addressOf, keys } from './protocol';
 
 export interface JoinRequest {
   id: number;
@@ -21,8 +20,11 @@ export function modelName(config: RunConfig): string {
   return typeof config.model === 'string' ? config.model : `module:${config.model.module}`;
 }
 
-/** The join requests in `self`'s database, split into valid ones and refusals (with their reasons). */
-export async function pendingJoins(config: RunConfig, self: number, view: View, paramCount: number): Promise<{ accepted: number[]; refused: Array<{ id: number; reason: string }> }> {
+/**
+ * The join requests in `self`'s database, split into valid ones and refusals (with their reasons). A request
+ * for a member's id is a replacement: the joiner made sure the old incarnation's heartbeat lapsed.
+ */
+export async function pendingJoins(config: RunConfig, self: number, paramCount: number): Promise<{ accepted: number[]; refused: Array<{ id: number; reason: string }> }> {
   const db = await peerDb(addressOf(config, self).url, 'control', config.heartbeatMs);
   const found: string[] = [];
   let cursor = '0';
@@ -39,9 +41,7 @@ export async function pendingJoins(config: RunConfig, self: number, view: View, 
       ? `model mismatch: the joiner has ${req.model} with ${req.paramCount} parameters, the members ${modelName(config)} with ${paramCount}`
       : !config.roster.some((r) => r.id === req.id)
         ? `peer ${req.id} is not in the roster`
-        : view.members.includes(req.id) && req.id !== self && (await inspect(config, req.id)).alive
-          ? `duplicate peer id ${req.id}: a live member holds it`
-          : null;
+        : null;
     if (reason) refused.push({ id: req.id, reason });
     else accepted.push(req.id);
   }

@@ -117,7 +117,6 @@ async function initialize(config: RunConfig, id: number): Promise<{ view: View; 
  * every member, and waits until a view with this peer is installed or a member refuses.
  */
 async function join(config: RunConfig, id: number): Promise<{ view: View; state: PeerState }> {
-  const model = await modelFor(config);
   const lapse = HEARTBEAT_LAPSE * config.heartbeatMs;
   const own = await peerDb(addressOf(config, id).url, 'control', config.heartbeatMs);
   // a newest view that still lists this id with a live heartbeat: another process is this peer
@@ -134,8 +133,23 @@ async function join(config: RunConfig, id: number): Promise<{ view: View; state:
     await new Promise((r) => setTimeout(r, config.heartbeatMs / 4));
   }
   await deleteOwnKeys(config, id);
+  // beat from now on, so that members who admit this peer find it alive
+  await beat(config, id, 0, -1);
+  const beating = setInterval(() => beat(config, id, 0, -1).catch(() => undefined), config.heartbeatMs);
+  try {
+    return await requestAdmission(config, id, members0(config, id), newest, own);
+  } finally {
+    clearInterval(beating);
+  }
+}
+
+function members0(config: RunConfig, id: number) {
+  return config.roster.filter((r) => r.id !== id);
+}
+
+async function requestAdmission(config: RunConfig, id: number, members: RunConfig['roster'], newest: () => Promise<View | null>, own: Awaited<ReturnType<typeof peerDb>>): Promise<{ view: View; state: PeerState }> {
+  const model = await modelFor(config);
   const request: JoinRequest = { id, paramCount: model.paramCount, model: modelName(config), at: Date.now() };
-  const members = config.roster.filter((r) => r.id !== id);
   await Promise.all(members.map(async (r) => {
     const db = await peerDb(r.url, 'control', config.heartbeatMs).catch(() => null);
     await db?.command('DEL', keys.joinReply(r.id, id)).catch(() => undefined);
