@@ -233,6 +233,19 @@ describe('tfjsTrainable and tfjsGradient: a tfjs model in the shape the peer run
     expect(Math.max(...together.grad.map((g, i) => Math.abs(g - weighted[i])))).toBeLessThan(1e-5);
   });
 
+  test('evaluate yields to the event loop between chunks of 500 samples, so a peer\'s heartbeat timers run', async () => {
+    const trainable = tfjsTrainable(mlp(), softmaxLoss);
+    const params = trainable.initParams(2);
+    const resolvedAfterImmediate = async (samples: number) => {
+      let immediateRan = false;
+      setImmediate(() => (immediateRan = true));
+      const data = { images: testSet.images.subarray(0, samples * 784), labels: testSet.labels.subarray(0, samples) };
+      return trainable.evaluate(params, data).then(() => immediateRan);
+    };
+    expect(await resolvedAfterImmediate(500)).toBe(false); // one chunk: no yield
+    expect(await resolvedAfterImmediate(501)).toBe(true);
+  });
+
   test('one short epoch with spirt\'s SGD kernel reaches a sane test accuracy', async () => {
     const trainable = tfjsTrainable(tf.sequential({
       layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 64, activation: 'relu' }), tf.layers.dense({ units: 10 })],
@@ -279,6 +292,24 @@ describe('packaging', () => {
       const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: os.tmpdir(), env: { ...process.env, NODE_PATH: modules } });
       expect(r.stderr).toBe('');
       expect(JSON.parse(r.stdout)).toEqual({ spirt: true, tfjs: [] });
+    } finally {
+      fs.rmSync(modules, { recursive: true, force: true });
+    }
+  });
+
+  test("'spirt/tfjs' resolves to the adapter by the package's exports, in a user's node_modules and inside the package", () => {
+    const modules = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-require-'));
+    try {
+      fs.symlinkSync(root, path.join(modules, 'spirt'));
+      const script = "console.log(JSON.stringify([require.resolve('spirt'), require.resolve('spirt/tfjs')]))";
+      const user = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: os.tmpdir(), env: { ...process.env, NODE_PATH: modules } });
+      const inside = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: path.join(root, 'examples') });
+      for (const r of [user, inside]) {
+        expect(r.stderr).toBe('');
+        expect(JSON.parse(r.stdout).map((f: string) => path.relative(fs.realpathSync(root), fs.realpathSync(f)))).toEqual([
+          path.join('dist', 'index.js'), path.join('dist', 'adapters', 'tfjs.js'),
+        ]);
+      }
     } finally {
       fs.rmSync(modules, { recursive: true, force: true });
     }
