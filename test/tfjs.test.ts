@@ -244,6 +244,12 @@ describe('tfjsTrainable and tfjsGradient: a tfjs model in the shape the peer run
     };
     expect(await resolvedAfterImmediate(500)).toBe(false); // one chunk: no yield
     expect(await resolvedAfterImmediate(501)).toBe(true);
+
+    // a gradient at other params, called while an evaluation is under way, waits for it to end
+    const data = { images: testSet.images.subarray(0, 1500 * 784), labels: testSet.labels.subarray(0, 1500) };
+    const alone = await trainable.evaluate(params, data);
+    const [during] = await Promise.all([trainable.evaluate(params, data), trainable.gradient(trainable.initParams(9), [firstBatch(1, 16)])]);
+    expect(during).toEqual(alone);
   });
 
   test('one short epoch with spirt\'s SGD kernel reaches a sane test accuracy', async () => {

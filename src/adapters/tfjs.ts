@@ -296,6 +296,14 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
   const initial = weightsToFlat(model);
   const variables = variablesOf(model);
 
+  // one call at a time: an evaluation yields between chunks, and a call in between would write other params
+  let running: Promise<unknown> = Promise.resolve();
+  function exclusive<T>(call: () => Promise<T>): Promise<T> {
+    const result = running.then(call);
+    running = result.catch(() => undefined);
+    return result;
+  }
+
   function checkBatch(b: LabeledBatch, what: string): number {
     if (!(b?.labels instanceof Uint8Array)) throw new ArgumentError('ERR_ARGUMENT', `${what}: labels must be a Uint8Array`);
     requireF32(b.images, `${what} images`);
@@ -327,7 +335,7 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
     paramCount: layout.length,
     initParams: (seed: number) => seededParams(layout, initial, seed),
 
-    async gradient(params: Float32Array, batches: readonly LabeledBatch[]) {
+    gradient: (params: Float32Array, batches: readonly LabeledBatch[]) => exclusive(async () => {
       const batch = joinBatches(batches, checkBatch);
       assignInto(variables, layout, params);
       const grad = new Float32Array(layout.length);
@@ -340,9 +348,9 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
         return value.dataSync()[0];
       });
       return { grad, loss };
-    },
+    }),
 
-    async evaluate(params: Float32Array, data: LabeledBatch) {
+    evaluate: (params: Float32Array, data: LabeledBatch) => exclusive(async () => {
       const n = checkBatch(data, 'data');
       assignInto(variables, layout, params);
       let lossSum = 0, correct = 0;
@@ -357,7 +365,7 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
         });
       }
       return { loss: lossSum / n, accuracy: correct / n };
-    },
+    }),
   };
 }
 
