@@ -197,7 +197,7 @@ describe('tfjsTrainable and tfjsGradient: a tfjs model in the shape the peer run
     const reference = mlp();
     const params = trainable.initParams(3), batch = firstBatch(4, 32);
     const tensorsBefore = tf.memory().numTensors;
-    const { grad, loss } = await trainable.gradient(params, batch);
+    const { grad, loss } = await trainable.gradient(params, [batch]);
     expect(tf.memory().numTensors).toBe(tensorsBefore);
     assignFlat(reference, params);
     const expected = tfjsGrads(reference, batch);
@@ -206,12 +206,50 @@ describe('tfjsTrainable and tfjsGradient: a tfjs model in the shape the peer run
     tf.dispose([expected.loss, expected.grads]);
     expectSameBytes(await tfjsGradient(mlp(), softmaxLoss)(params, batch), grad);
 
-    await expect(trainable.gradient(params.subarray(1), batch)).rejects.toThrow(/vector has 25449 elements, the layout 25450/);
-    await expect(trainable.gradient(params, { images: batch.images, labels: batch.labels.subarray(1) }))
+    await expect(trainable.gradient(params.subarray(1), [batch])).rejects.toThrow(/vector has 25449 elements, the layout 25450/);
+    await expect(trainable.gradient(params, [{ images: batch.images, labels: batch.labels.subarray(1) }]))
       .rejects.toThrow(/batch: 25088 image values for 31 labels of 784/);
-    await expect(trainable.gradient(params, { images: batch.images, labels: new Uint8Array(32).fill(10) }))
+    await expect(trainable.gradient(params, [{ images: batch.images, labels: new Uint8Array(32).fill(10) }]))
       .rejects.toThrow(/label 10 at 0 is not a class \(< 10\)/);
+    await expect(trainable.gradient(params, [])).rejects.toThrow(/a list of at least one batch/);
+    await expect(trainable.gradient(params, batch as never)).rejects.toThrow(/a list of at least one batch/);
+    await expect(trainable.gradient(params, [batch, { images: batch.images, labels: batch.labels.subarray(1) }]))
+      .rejects.toThrow(/batch 1: 25088 image values for 31 labels/);
     expect(() => tfjsTrainable(mlp(), undefined as never)).toThrow(/lossFn must be a function/);
+  });
+
+  test('gradient of several batches is the gradient of their samples together (the size-weighted mean)', async () => {
+    const trainable = tfjsTrainable(mlp(), softmaxLoss);
+    const params = trainable.initParams(5);
+    const a = firstBatch(6, 24), b = firstBatch(7, 40);
+    const joined = { images: new Float32Array([...a.images, ...b.images]), labels: new Uint8Array([...a.labels, ...b.labels]) };
+    const together = await trainable.gradient(params, [a, b]);
+    const one = await trainable.gradient(params, [joined]);
+    expectSameBytes(together.grad, one.grad);
+    expect(together.loss).toBe(one.loss);
+    const [ga, gb] = [await trainable.gradient(params, [a]), await trainable.gradient(params, [b])];
+    expect(together.loss).toBeCloseTo((24 * ga.loss + 40 * gb.loss) / 64, 5);
+    const weighted = ga.grad.map((g, i) => (24 * g + 40 * gb.grad[i]) / 64);
+    expect(Math.max(...together.grad.map((g, i) => Math.abs(g - weighted[i])))).toBeLessThan(1e-5);
+  });
+
+  test('evaluate yields to the event loop between chunks of 500 samples, so a peer\'s heartbeat timers run', async () => {
+    const trainable = tfjsTrainable(mlp(), softmaxLoss);
+    const params = trainable.initParams(2);
+    const resolvedAfterImmediate = async (samples: number) => {
+      let immediateRan = false;
+      setImmediate(() => (immediateRan = true));
+      const data = { images: testSet.images.subarray(0, samples * 784), labels: testSet.labels.subarray(0, samples) };
+      return trainable.evaluate(params, data).then(() => immediateRan);
+    };
+    expect(await resolvedAfterImmediate(500)).toBe(false); // one chunk: no yield
+    expect(await resolvedAfterImmediate(501)).toBe(true);
+
+    // a gradient at other params, called while an evaluation is under way, waits for it to end
+    const data = { images: testSet.images.subarray(0, 1500 * 784), labels: testSet.labels.subarray(0, 1500) };
+    const alone = await trainable.evaluate(params, data);
+    const [during] = await Promise.all([trainable.evaluate(params, data), trainable.gradient(trainable.initParams(9), [firstBatch(1, 16)])]);
+    expect(during).toEqual(alone);
   });
 
   test('one short epoch with spirt\'s SGD kernel reaches a sane test accuracy', async () => {
@@ -221,7 +259,7 @@ describe('tfjsTrainable and tfjsGradient: a tfjs model in the shape the peer run
     const params = trainable.initParams(1), velocity = new Float32Array(trainable.paramCount);
     const before = await trainable.evaluate(params, testSet);
     for (const batch of epochBatches(shard(trainSet, 0, 5), 64, 1)) {
-      const { grad } = await trainable.gradient(params, batch);
+      const { grad } = await trainable.gradient(params, [batch]);
       sgdStep(params, grad, { lr: 0.02, momentum: 0.9, velocity });
     }
     const after = await trainable.evaluate(params, testSet);
@@ -260,6 +298,24 @@ describe('packaging', () => {
       const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: os.tmpdir(), env: { ...process.env, NODE_PATH: modules } });
       expect(r.stderr).toBe('');
       expect(JSON.parse(r.stdout)).toEqual({ spirt: true, tfjs: [] });
+    } finally {
+      fs.rmSync(modules, { recursive: true, force: true });
+    }
+  });
+
+  test("'spirt/tfjs' resolves to the adapter by the package's exports, in a user's node_modules and inside the package", () => {
+    const modules = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-require-'));
+    try {
+      fs.symlinkSync(root, path.join(modules, 'spirt'));
+      const script = "console.log(JSON.stringify([require.resolve('spirt'), require.resolve('spirt/tfjs')]))";
+      const user = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: os.tmpdir(), env: { ...process.env, NODE_PATH: modules } });
+      const inside = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: path.join(root, 'examples') });
+      for (const r of [user, inside]) {
+        expect(r.stderr).toBe('');
+        expect(JSON.parse(r.stdout).map((f: string) => path.relative(fs.realpathSync(root), fs.realpathSync(f)))).toEqual([
+          path.join('dist', 'index.js'), path.join('dist', 'adapters', 'tfjs.js'),
+        ]);
+      }
     } finally {
       fs.rmSync(modules, { recursive: true, force: true });
     }

@@ -2,10 +2,12 @@
 // `model.trainableWeights`, never by name: tfjs names weights per instance (dense_Dense1 here, dense_Dense3 on
 // another peer), so only the order, shapes and dtypes say whether two peers hold the same architecture.
 // This is the only file that loads tfjs; `require('spirt')` never does.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { NamedTensorMap, Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
 import { ArgumentError, SpirtError } from '../errors';
 import type { FlatLayout } from '../model/flatten';
 import type { LabeledBatch } from '../model/model';
+import type { TrainableModel } from '../peer/training';
 import { xorshift32 } from '../random';
 import { numel } from '../tensor';
 import { outputArray, requireF32, requireInteger } from '../validate';
@@ -65,20 +67,11 @@ export interface TfjsLayout extends FlatLayout {
  */
 export type TfjsLoss = (labels: Tensor, outputs: Tensor) => Tensor;
 
-/** The peer runtime's interface for a model it trains (copied here until the runtime exports it). */
-export interface TrainableModel {
-  readonly paramCount: number;
-  /** deterministic for a seed */
-  initParams(seed: number): Float32Array | Promise<Float32Array>;
-  gradient(params: Float32Array, batch: LabeledBatch): Promise<{ grad: Float32Array; loss: number }>;
-  evaluate?(params: Float32Array, data: LabeledBatch): Promise<{ loss: number; accuracy: number }>;
-}
+export type { TrainableModel };
 
-/** A tfjs classifier as a TrainableModel, with its layout; its initial parameters come synchronously. */
+/** A tfjs classifier as the peer runtime's TrainableModel (what a `--model-module`'s createModel() returns), with its layout. */
 export interface TfjsTrainable extends TrainableModel {
   readonly layout: TfjsLayout;
-  initParams(seed: number): Float32Array;
-  evaluate(params: Float32Array, data: LabeledBatch): Promise<{ loss: number; accuracy: number }>;
 }
 
 const describeShape = (shape: readonly unknown[]) => `[${shape.join(', ')}]`;
@@ -255,13 +248,37 @@ function fixedDims(shape: readonly (number | null)[] | undefined, what: string):
   return dims as number[];
 }
 
-/** Evaluation runs in chunks of this many samples to bound the memory of the activations. */
-const EVALUATION_CHUNK = 1000;
+/**
+ * The batches as one batch (a single one as it is): the mean loss over their samples is the size-weighted mean
+ * of the batches' losses, as spirt's native Model.gradient averages them.
+ */
+function joinBatches(batches: readonly LabeledBatch[], check: (b: LabeledBatch, what: string) => number): LabeledBatch {
+  if (!Array.isArray(batches) || batches.length === 0) throw new ArgumentError('ERR_ARGUMENT', 'gradient needs a list of at least one batch');
+  const sizes = batches.map((b, i) => check(b, batches.length === 1 ? 'batch' : `batch ${i}`));
+  if (batches.length === 1) return batches[0];
+  const total = sizes.reduce((a, n) => a + n, 0), inputSize = batches[0].images.length / sizes[0];
+  const joined = { images: new Float32Array(total * inputSize), labels: new Uint8Array(total) };
+  let at = 0;
+  batches.forEach((b, i) => {
+    joined.images.set(b.images, at * inputSize);
+    joined.labels.set(b.labels, at);
+    at += sizes[i];
+  });
+  return joined;
+}
+
+/**
+ * Evaluation runs in chunks of this many samples, to bound the memory of the activations and, yielding to the
+ * event loop between chunks, to let a peer's heartbeats through: the CPU backend computes on the main thread.
+ */
+const EVALUATION_CHUNK = 500;
 
 /**
  * A tfjs classifier as the peer runtime's TrainableModel: parameters and gradients are flat vectors in
  * `layout`, batches are spirt's LabeledBatch (images row-major in the model's input shape, e.g. [28, 28, 1] or
- * [784]; class labels, one-hot encoded for `lossFn`). Every call first writes `params` into the model.
+ * [784]; class labels, one-hot encoded for `lossFn`); `gradient` takes a list of batches, as the runtime and
+ * the native Model pass them, and gives the gradient of their samples' mean loss. Every call first writes
+ * `params` into the model.
  * initParams: see seededParams (vectors keep the constants the model holds when tfjsTrainable is called).
  */
 export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrainable {
@@ -278,6 +295,14 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
   const classes = outputDims[0], inputSize = numel(inputDims);
   const initial = weightsToFlat(model);
   const variables = variablesOf(model);
+
+  // one call at a time: an evaluation yields between chunks, and a call in between would write other params
+  let running: Promise<unknown> = Promise.resolve();
+  function exclusive<T>(call: () => Promise<T>): Promise<T> {
+    const result = running.then(call);
+    running = result.catch(() => undefined);
+    return result;
+  }
 
   function checkBatch(b: LabeledBatch, what: string): number {
     if (!(b?.labels instanceof Uint8Array)) throw new ArgumentError('ERR_ARGUMENT', `${what}: labels must be a Uint8Array`);
@@ -310,8 +335,8 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
     paramCount: layout.length,
     initParams: (seed: number) => seededParams(layout, initial, seed),
 
-    async gradient(params: Float32Array, batch: LabeledBatch) {
-      checkBatch(batch, 'batch');
+    gradient: (params: Float32Array, batches: readonly LabeledBatch[]) => exclusive(async () => {
+      const batch = joinBatches(batches, checkBatch);
       assignInto(variables, layout, params);
       const grad = new Float32Array(layout.length);
       const loss = tf.tidy(() => {
@@ -323,13 +348,14 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
         return value.dataSync()[0];
       });
       return { grad, loss };
-    },
+    }),
 
-    async evaluate(params: Float32Array, data: LabeledBatch) {
+    evaluate: (params: Float32Array, data: LabeledBatch) => exclusive(async () => {
       const n = checkBatch(data, 'data');
       assignInto(variables, layout, params);
       let lossSum = 0, correct = 0;
       for (let start = 0; start < n; start += EVALUATION_CHUNK) {
+        if (start > 0) await yieldToEventLoop();
         const end = Math.min(n, start + EVALUATION_CHUNK);
         const chunk = { images: data.images.subarray(start * inputSize, end * inputSize), labels: data.labels.subarray(start, end) };
         tf.tidy(() => {
@@ -339,12 +365,12 @@ export function tfjsTrainable(model: TfjsClassifier, lossFn: TfjsLoss): TfjsTrai
         });
       }
       return { loss: lossSum / n, accuracy: correct / n };
-    },
+    }),
   };
 }
 
-/** The gradient function the peer runtime accepts: params and a batch in, the loss gradient (in the layout) out. */
+/** A plain gradient function: params and a batch in, the loss gradient (in the layout) out. */
 export function tfjsGradient(model: TfjsClassifier, lossFn: TfjsLoss): (params: Float32Array, batch: LabeledBatch) => Promise<Float32Array> {
   const trainable = tfjsTrainable(model, lossFn);
-  return async (params, batch) => (await trainable.gradient(params, batch)).grad;
+  return async (params, batch) => (await trainable.gradient(params, [batch])).grad;
 }
