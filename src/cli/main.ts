@@ -4,11 +4,12 @@ import { SpirtError } from '../errors';
 import { spirtVersion } from '../version';
 import { benchCommand } from './bench';
 import { CliCommand, commandList } from './command';
+import { layerCommand } from './layer';
 import { modulePathCommand } from './modulePath';
 import { redisCommand } from './redis';
 import { trainCommand } from './train';
 
-const COMMANDS: readonly CliCommand[] = [modulePathCommand, redisCommand, benchCommand, trainCommand];
+const COMMANDS: readonly CliCommand[] = [modulePathCommand, redisCommand, benchCommand, trainCommand, layerCommand];
 
 const USAGE = `usage: spirt <command> [options]      (spirt <command> --help lists its options)
 
