@@ -74,7 +74,7 @@ export function locateBinary(kind: BinaryKind, o: LocateOptions = {}): string {
       `Reinstall spirt, or ${fromSource(root)}`);
   }
   const shipped = (PREBUILT_TARGETS as readonly string[]).includes(`${platform}-${arch}`)
-    ? `the package has no prebuilds/${platform}-${arch}/ (an install from a source checkout?)`
+    ? `the package has no prebuilds/${platform}-${arch}/ (a Lambda layer for another architecture? a source checkout that was not built?)`
     : `spirt ships prebuilt binaries for ${PREBUILT_TARGETS.join(' and ')} (glibc >= 2.34) only, not ${platform}-${arch}`;
   throw new NativeLoadError(b.code,
     `spirt ${b.what} (${b.file}) not found: ${shipped}; searched ${b.env} (not set), ${built}, ${prebuilt}. ` +

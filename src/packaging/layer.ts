@@ -118,7 +118,7 @@ export function buildLayer(o: LayerOptions): LayerResult {
     placed.set(at, dir);
     const pkg = readPackage(dir);
     packages.push(`${pkg.name}@${pkg.version}`);
-    addTree(entries, dir, at, (r) => r === 'node_modules' || r.endsWith('/node_modules'));
+    addTree(entries, dir, at, (r) => r === 'node_modules' || r.endsWith('/node_modules') || r.endsWith('.map'));
     for (const name of Object.keys(pkg.dependencies ?? {})) queue.push({ name, from: dir, dependentAt: at, optional: false });
     for (const name of Object.keys(pkg.optionalDependencies ?? {})) queue.push({ name, from: dir, dependentAt: at, optional: true });
   }
