@@ -40,6 +40,31 @@ static void half_mean(const spirt_kernels *k, Tensor *out, Tensor *const *src, s
     }
 }
 
+/* out = the element-wise mean of the sources (an accumulator counts as its mean), in out's dtype: float32 by
+ * the weighted_sum kernel, or the axpy kernel when accumulators are among the sources; halves by half_mean.
+ * out may be one of the sources: each element is read from every source before it is stored. */
+void tensor_mean(const spirt_kernels *k, Tensor *out, Tensor *const *src, size_t nsrc) {
+    int plain_f32 = out->dtype == DTYPE_FLOAT32;
+    for (size_t j = 0; j < nsrc; j++) plain_f32 &= !src[j]->is_accumulator;
+    if (out->dtype != DTYPE_FLOAT32) {
+        half_mean(k, out, src, nsrc);
+    } else if (plain_f32) {
+        const float **ptrs = RedisModule_Alloc(nsrc * sizeof(float *));
+        for (size_t j = 0; j < nsrc; j++) ptrs[j] = (const float *)src[j]->data;
+        k->weighted_sum((float *)out->data, ptrs, NULL, nsrc, out->numel);
+        RedisModule_Free(ptrs);
+    } else { /* float32 sources, accumulators among them: their means */
+        float acc[CHUNK], tmp[CHUNK];
+        const float inv = 1.0f / (float)nsrc;
+        for (size_t off = 0; off < out->numel; off += CHUNK) {
+            size_t len = out->numel - off < CHUNK ? out->numel - off : CHUNK;
+            memset(acc, 0, len * sizeof(float));
+            for (size_t j = 0; j < nsrc; j++) k->axpy(acc, inv, f32_chunk(k, src[j], off, len, mean_factor(src[j]), tmp), len);
+            store_f32_chunk(k, out, off, len, acc);
+        }
+    }
+}
+
 /* ---- TENSOR.AVG dest [VERSION v] src1 .. srcN ---- */
 typedef struct {
     long long version;
@@ -94,25 +119,7 @@ static int tensor_avg(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     const int in_place = dl == FOUND && !old->is_accumulator && old->dtype == math_dtype(src[0]) &&
                          tensor_same_shape(old, src[0]);
     Tensor *out = in_place ? old : tensor_alloc(math_dtype(src[0]), src[0]->ndim, src[0]->shape);
-    int plain_f32 = out->dtype == DTYPE_FLOAT32;
-    for (size_t j = 0; j < nsrc; j++) plain_f32 &= !src[j]->is_accumulator;
-    if (out->dtype != DTYPE_FLOAT32) {
-        half_mean(k, out, src, nsrc);
-    } else if (plain_f32) {
-        const float **ptrs = RedisModule_Alloc(nsrc * sizeof(float *));
-        for (size_t j = 0; j < nsrc; j++) ptrs[j] = (const float *)src[j]->data;
-        k->weighted_sum((float *)out->data, ptrs, NULL, nsrc, out->numel);
-        RedisModule_Free(ptrs);
-    } else { /* float32 sources, accumulators among them: their means */
-        float acc[CHUNK], tmp[CHUNK];
-        const float inv = 1.0f / (float)nsrc;
-        for (size_t off = 0; off < out->numel; off += CHUNK) {
-            size_t len = out->numel - off < CHUNK ? out->numel - off : CHUNK;
-            memset(acc, 0, len * sizeof(float));
-            for (size_t j = 0; j < nsrc; j++) k->axpy(acc, inv, f32_chunk(k, src[j], off, len, mean_factor(src[j]), tmp), len);
-            store_f32_chunk(k, out, off, len, acc);
-        }
-    }
+    tensor_mean(k, out, src, nsrc);
     RedisModule_Free(src);
     out->version = 0; /* a new value, even when written in place */
     apply_version(out, opt.version);

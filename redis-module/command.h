@@ -1,8 +1,9 @@
 /* What every TENSOR.* command file shares: the command definition (key specs, docs, options), the kernel
  * context, one table-driven keyword option parser, tensor lookup, float32 views, and publishing a change.
  *
- * Commands by concern: cmd_data.c (SET, GET, RESTORE), cmd_average.c (AVG, ACCUM), cmd_optim.c (SGD, ADAM),
- * cmd_shard.c (SPLIT, CAT: the sharded exchange), cmd_sync.c (WAIT: the barrier on versions).
+ * Commands by concern: cmd_data.c (SET, GET, RESTORE), cmd_average.c (AVG, ACCUM), cmd_aggregate.c (AGG: robust
+ * aggregation), cmd_optim.c (SGD, ADAM), cmd_shard.c (SPLIT, CAT: the sharded exchange), cmd_sync.c (WAIT: the
+ * barrier on versions), cmd_verify.c (SETSIGNED, VERIFYSTATS: signed gradient messages).
  * Every command validates all of its input before it changes anything, so an error leaves every key as it
  * was; results are replicated as TENSOR.RESTORE so replicas and the AOF hold the same bytes whatever SIMD
  * path computed them, and every change raises a keyspace event. */
@@ -115,12 +116,18 @@ typedef struct CommandDef {
     X(tensor_get)         \
     X(tensor_restore)     \
     X(tensor_avg)         \
+    X(tensor_agg)         \
     X(tensor_accum)       \
     X(tensor_sgd)         \
     X(tensor_adam)        \
     X(tensor_split)       \
     X(tensor_cat)         \
-    X(tensor_wait)
+    X(tensor_wait)        \
+    X(tensor_setsigned)   \
+    X(tensor_verifystats)
+
+/* INFO spirt: the verify section (cmd_verify.c), registered at load */
+int verify_register_info(RedisModuleCtx *ctx);
 
 #define SPIRT_DECLARE_COMMAND(symbol) extern const CommandDef symbol##_def;
 SPIRT_COMMANDS(SPIRT_DECLARE_COMMAND)
@@ -150,6 +157,8 @@ const char *check_math_input(const Tensor *t, const char *role, char *buf, size_
 const float *f32_chunk(const spirt_kernels *k, const Tensor *t, size_t off, size_t len, float factor, float *tmp);
 /* Stores float32 values into elements [off, off+len) of t in its dtype. */
 void store_f32_chunk(const spirt_kernels *k, Tensor *t, size_t off, size_t len, const float *src);
+/* out = the element-wise mean of the sources as TENSOR.AVG computes it (cmd_average.c); out may be a source. */
+void tensor_mean(const spirt_kernels *k, Tensor *out, Tensor *const *src, size_t nsrc);
 
 /* ---- publishing ---- */
 

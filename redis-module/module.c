@@ -84,6 +84,7 @@ __attribute__((visibility("default"))) int RedisModule_OnLoad(RedisModuleCtx *ct
             return REDISMODULE_ERR;
         }
     }
+    if (verify_register_info(ctx) != REDISMODULE_OK) return REDISMODULE_ERR;
     RedisModule_Log(ctx, "notice", "spirt: tensor module loaded, %s kernels", env.k->name);
     return REDISMODULE_OK;
 }

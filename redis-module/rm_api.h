@@ -12,6 +12,7 @@
 #define REDISMODULE_READ (1 << 0)
 #define REDISMODULE_WRITE (1 << 1)
 #define REDISMODULE_KEYTYPE_EMPTY 0
+#define REDISMODULE_KEYTYPE_STRING 1
 #define REDISMODULE_CTX_FLAGS_LUA (1 << 0)
 #define REDISMODULE_CTX_FLAGS_MULTI (1 << 1)
 #define REDISMODULE_CTX_FLAGS_AOF (1 << 6)
@@ -30,8 +31,10 @@ typedef struct RedisModuleDigest RedisModuleDigest;
 typedef struct RedisModuleServerInfoData RedisModuleServerInfoData;
 typedef struct RedisModuleCommand RedisModuleCommand;
 typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
+typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
 typedef void *(*RedisModuleTypeLoadFunc)(RedisModuleIO *rdb, int encver);
 typedef void (*RedisModuleTypeSaveFunc)(RedisModuleIO *rdb, void *value);
 typedef void (*RedisModuleTypeRewriteFunc)(RedisModuleIO *aof, RedisModuleString *key, void *value);
@@ -225,6 +228,10 @@ typedef struct {
     X(RedisModuleBlockedClient *, BlockClientOnKeys,                                                        \
       (RedisModuleCtx *, RedisModuleCmdFunc, RedisModuleCmdFunc, void (*)(RedisModuleCtx *, void *), long long, \
        RedisModuleString **, int, void *))                                                                  \
+    X(char *, StringDMA, (RedisModuleKey *, size_t *, int))                                                 \
+    X(int, RegisterInfoFunc, (RedisModuleCtx *, RedisModuleInfoFunc))                                       \
+    X(int, InfoAddSection, (RedisModuleInfoCtx *, const char *))                                            \
+    X(int, InfoAddFieldULongLong, (RedisModuleInfoCtx *, const char *, unsigned long long))                 \
     X(void, _Assert, (const char *, const char *, int))
 
 #define RM_DECLARE(ret, name, args) extern ret(*RedisModule_##name) args;

@@ -127,12 +127,7 @@ int tensor_same_shape(const Tensor *a, const Tensor *b) {
 #define PROTO_RECURSION_LIMIT 100 /* protobufjs Reader.recursionLimit (protoc's default) */
 #define PROTO_MALFORMED "ERR PROTO payload is truncated or malformed"
 
-typedef struct {
-    const unsigned char *p, *end;
-} ProtoReader;
-
-/* A varint of at most max_bytes bytes, bits beyond 64 dropped; -1 when it runs past the end or is longer. */
-static int proto_varint(ProtoReader *r, int max_bytes, uint64_t *out) {
+int proto_varint(ProtoReader *r, int max_bytes, uint64_t *out) {
     uint64_t v = 0;
     for (int i = 0; i < max_bytes; i++) {
         if (r->p >= r->end) return -1;
@@ -146,8 +141,7 @@ static int proto_varint(ProtoReader *r, int max_bytes, uint64_t *out) {
     return -1;
 }
 
-/* A tag: at most 5 bytes holding a value below 2^32 (field numbers up to 2^29-1). */
-static int proto_tag(ProtoReader *r, uint32_t *field, uint32_t *wire) {
+int proto_tag(ProtoReader *r, uint32_t *field, uint32_t *wire) {
     uint64_t tag;
     if (proto_varint(r, 5, &tag) || tag > UINT32_MAX) return -1;
     *field = (uint32_t)(tag >> 3);
@@ -155,13 +149,11 @@ static int proto_tag(ProtoReader *r, uint32_t *field, uint32_t *wire) {
     return 0;
 }
 
-/* A length prefix: at most 5 bytes, below 2^31, and no longer than what is left. */
-static int proto_length(ProtoReader *r, uint64_t *len) {
+int proto_length(ProtoReader *r, uint64_t *len) {
     return proto_varint(r, 5, len) || *len >= (1ull << 31) || *len > (uint64_t)(r->end - r->p) ? -1 : 0;
 }
 
-/* Skips an unknown field (protobufjs Reader.skipType): unbounded varints, groups up to the nesting limit. */
-static int proto_skip(ProtoReader *r, uint32_t wire, uint32_t field, int depth) {
+int proto_skip(ProtoReader *r, uint32_t wire, uint32_t field, int depth) {
     uint64_t len;
     if (depth > PROTO_RECURSION_LIMIT || field == 0) return -1;
     switch (wire) {

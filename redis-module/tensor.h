@@ -59,6 +59,19 @@ Tensor *tensor_clone(const Tensor *t);
 void tensor_free(Tensor *t);
 int tensor_same_shape(const Tensor *a, const Tensor *b);
 
+/* Protobuf reading, as protobufjs's Reader does it (shared by the Tensor and GradientMessage parsers). */
+typedef struct {
+    const unsigned char *p, *end;
+} ProtoReader;
+/* A varint of at most max_bytes bytes, bits beyond 64 dropped; -1 when it runs past the end or is longer. */
+int proto_varint(ProtoReader *r, int max_bytes, uint64_t *out);
+/* A tag: at most 5 bytes holding a value below 2^32 (field numbers up to 2^29-1). */
+int proto_tag(ProtoReader *r, uint32_t *field, uint32_t *wire);
+/* A length prefix: at most 5 bytes, below 2^31, and no longer than what is left. */
+int proto_length(ProtoReader *r, uint64_t *len);
+/* Skips an unknown field (protobufjs Reader.skipType): unbounded varints, groups up to the nesting limit. */
+int proto_skip(ProtoReader *r, uint32_t wire, uint32_t field, int depth);
+
 /* PROTO: a protobuf spirt.Tensor. Parse returns NULL on success (filling *out, data copied) or an error. */
 const char *tensor_from_proto(const unsigned char *buf, size_t len, Tensor **out);
 /* Encodes t's dtype and shape with `data`: t->nbytes bytes, t's own or (GET MEAN) its mean computed by the caller. */

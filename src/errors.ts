@@ -57,3 +57,33 @@ export class TensorCommandError extends SpirtError {
     super(code, message);
   }
 }
+
+/**
+ * The peer runtime's failures. The class name is the ASL error name a state machine's Catch matches:
+ * PeerFailedError (members declared failed: `peers`), ViewChangeError (another member proposed a new view),
+ * OutOfViewError (this peer was excluded and must rejoin), PeerSetupError (bad input refused before any
+ * training: code ERR_MODEL_MISMATCH, ERR_UNREACHABLE, ERR_NO_MODULE, ERR_DUPLICATE_PEER, ERR_JOIN_REFUSED, ...).
+ */
+export class PeerFailedError extends SpirtError {
+  constructor(readonly peers: number[], message: string) {
+    super('ERR_PEER_FAILED', message);
+  }
+}
+export class ViewChangeError extends SpirtError {}
+export class OutOfViewError extends SpirtError {}
+export class PeerSetupError extends SpirtError {}
+
+/**
+ * A peer identity that cannot be used: ERR_KEY_PERMISSIONS (a key file others can read), ERR_KEY_FILE
+ * (unreadable or not an Ed25519 key), ERR_PEER_ID (a name that cannot be a peer id), ERR_UNKNOWN_PEER (no
+ * pinned key), ERR_KEY_CHANGED (a peer's public key differs from the one pinned at start).
+ */
+export class IdentityError extends SpirtError {}
+
+/**
+ * A gradient message refused by verification, with the reason as `code`: ERR_UNSIGNED (no signature or
+ * digest), ERR_WRONG_SIGNER (another peer id than expected, or a signature that does not verify under the
+ * pinned key), ERR_TAMPERED (tensor bytes that do not match the signed digest), ERR_REPLAY (another step or
+ * view than expected, or not newer than what is stored).
+ */
+export class GradientRejectedError extends SpirtError {}

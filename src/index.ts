@@ -15,6 +15,7 @@ export type { TensorMeta, RawReply, RedisArg } from './store/reply';
 export type { GetOptions } from './store/commands/get';
 export type { SgdCommandOptions } from './store/commands/sgd';
 export type { AdamCommandOptions } from './store/commands/adam';
+export type { AggArgs, AggRule, AggCommonOptions, AggTrimmedOptions, AggKrumOptions, AggCclipOptions } from './store/commands/agg';
 export { AVERAGING_STRATEGIES, averageGradients, readAverage, storeGradient } from './store/averaging';
 export type { AveragingStrategy } from './store/averaging';
 export { Model } from './model/model';
@@ -27,3 +28,8 @@ export { loadFashionMnist, shard, epochBatches, parseIdxImages, parseIdxLabels, 
 export type { ImageDataset } from './data/fashionMnist';
 export { trainLocal } from './train/local';
 export type { LocalTrainingOptions, EpochResult } from './train/local';
+export type { SetSignedOptions } from './store/commands/setSigned';
+export * from './security/identity';
+export * from './security/signing';
+export * from './security/acl';
+export * from './security/tls';

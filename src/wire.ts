@@ -11,6 +11,11 @@ export interface GradientMessage {
   /** minibatches averaged into this gradient: its weight when peers aggregate */
   numBatches: number;
   tensor: Tensor;
+  /** membership view the gradient was computed in (default 0) */
+  view?: number;
+  /** SHA-256 of the tensor's bytes, set by signGradient (src/security/signing.ts) */
+  digest?: Uint8Array;
+  /** Ed25519 signature over the canonical layout (signedPayload in src/security/signing.ts) */
   signature?: Uint8Array;
 }
 
@@ -73,8 +78,9 @@ export function decodeTensor(bytes: Uint8Array): Tensor {
 }
 
 export function encodeGradient(g: GradientMessage): Uint8Array {
-  if (!Number.isSafeInteger(g.epoch) || g.epoch < 0 || !Number.isSafeInteger(g.step) || g.step < 0) {
-    throw new TensorFormatError('ERR_BAD_FIELD', 'epoch and step must be non-negative integers');
+  const view = g.view ?? 0;
+  if (![g.epoch, g.step, view].every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    throw new TensorFormatError('ERR_BAD_FIELD', 'epoch, step and view must be non-negative integers');
   }
   if (!Number.isInteger(g.numBatches) || g.numBatches < 1 || g.numBatches > 0xffffffff) {
     throw new TensorFormatError('ERR_BAD_FIELD', 'numBatches must be an integer >= 1');
@@ -85,6 +91,8 @@ export function encodeGradient(g: GradientMessage): Uint8Array {
     step: g.step,
     numBatches: g.numBatches,
     tensor: toMessage(g.tensor),
+    view,
+    ...(g.digest ? { digest: g.digest } : {}),
     ...(g.signature ? { signature: g.signature } : {}),
   }).finish();
 }
@@ -97,8 +105,10 @@ export function decodeGradient(bytes: Uint8Array): GradientMessage {
     peerId: m.peerId ?? '',
     epoch: safeInteger(m.epoch as LongLike, 'epoch'),
     step: safeInteger(m.step as LongLike, 'step'),
+    view: safeInteger((m.view ?? 0) as LongLike, 'view'),
     numBatches: m.numBatches,
     tensor: fromMessage(m.tensor as spirt.Tensor),
+    ...(m.digest !== undefined && m.digest !== null ? { digest: m.digest } : {}),
     ...(m.signature !== undefined && m.signature !== null ? { signature: m.signature } : {}),
   };
 }

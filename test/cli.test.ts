@@ -5,7 +5,7 @@ import path from 'node:path';
 import { modulePath } from '../src/redis/modulePath';
 import { startRedis } from '../src/redis/launcher';
 import * as kernels from '../src/kernels';
-import { rawCommand } from './helpers';
+import { rawCommand, writeNoAddonPreload } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'bin', 'spirt.js');
@@ -84,12 +84,7 @@ describe('spirt CLI (built package)', () => {
   test('module-path, redis, help, version and the benchmark list never load the native addon', async () => {
     // a preload that makes loading spirt.node fatal: these commands must work without it
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-no-addon-'));
-    const preload = path.join(dir, 'no-addon.js');
-    fs.writeFileSync(preload, `const dlopen = process.dlopen;
-      process.dlopen = function (module, file, ...rest) {
-        if (String(file).endsWith('spirt.node')) throw new Error('the native addon was loaded');
-        return dlopen.call(this, module, file, ...rest);
-      };`);
+    const preload = writeNoAddonPreload(dir);
     try {
       for (const args of [['module-path'], ['--help'], ['--version'], ['bench'], ['bench', 'averaging', '--help'], ['train', '--help'], ['redis', '--help']]) {
         const r = spawnSync(process.execPath, ['-r', preload, cli, ...args], { encoding: 'utf8' });

@@ -29,6 +29,17 @@ export function rawCommand(target: { port?: number; socketPath?: string }, args:
   });
 }
 
+/** A `node -r` preload, written into dir, that makes loading spirt.node fatal: for commands that must work without the addon. */
+export function writeNoAddonPreload(dir: string): string {
+  const preload = path.join(dir, 'no-addon.js');
+  fs.writeFileSync(preload, `const dlopen = process.dlopen;
+    process.dlopen = function (module, file, ...rest) {
+      if (String(file).endsWith('spirt.node')) throw new Error('the native addon was loaded');
+      return dlopen.call(this, module, file, ...rest);
+    };`);
+  return preload;
+}
+
 /** Starts a private server for a describe block and stops it afterwards. */
 export function withRedis(options: StartRedisOptions = {}): { current: () => RunningRedis } {
   let redis: RunningRedis | undefined;

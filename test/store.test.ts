@@ -161,7 +161,7 @@ describe.each<Kind>(['ioredis', 'node-redis'])('TensorStore over %s', (kind) => 
 
   test('every command of the table is a method of both the store and the pipeline', async () => {
     const names = Object.keys(COMMANDS);
-    expect(names.sort()).toEqual(['accum', 'adam', 'avg', 'get', 'getBlob', 'meta', 'set', 'setEncoded', 'sgd']);
+    expect(names.sort()).toEqual(['accum', 'adam', 'agg', 'avg', 'get', 'getBlob', 'meta', 'set', 'setEncoded', 'sgd']);
     const p = store.pipeline();
     for (const name of names) {
       expect(typeof (store as unknown as Record<string, unknown>)[name]).toBe('function');
@@ -237,6 +237,7 @@ describe('Redis Cluster (3 masters)', () => {
       await store.set(key('g0'), tensor('float32', [3], Float32Array.of(1, 2, 3)));
       await store.set(key('g1'), tensor('float32', [3], Float32Array.of(3, 4, 5)));
       await store.avg(key('mean'), [key('g0'), key('g1')]);
+      expect(await store.agg(key('krum'), 'krum', [key('g1'), key('g0'), key('g1')], { f: 0, version: 2 })).toEqual([0]);
       await store.set(key('p'), tensor('float32', [3], Float32Array.of(0, 0, 0)));
       await store.sgd(key('p'), key('mean'), { lr: 1, momentum: 0.5, velocityKey: key('vel') });
       await store.adam(key('p'), key('mean'), { mKey: key('m'), vKey: key('v'), lr: 0.1, step: 1 });

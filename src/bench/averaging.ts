@@ -1,40 +1,24 @@
 // `spirt bench averaging`: in-database (TENSOR.AVG) vs client-side (fetch, native mean, write back) vs Lua
 // (the original SPIRT approach: JSON lists averaged by a script) for N peers' gradients already in Redis.
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import Redis from 'ioredis';
 import { ArgumentError } from '../errors';
-import { RunningRedis, startRedis } from '../redis/launcher';
 import { AVERAGING_STRATEGIES, AveragingStrategy, averageGradients, readAverage, storeGradient } from '../store/averaging';
-import { replyString } from '../store/reply';
-import { TensorStore } from '../store/tensorStore';
-import { SupportedClient } from '../store/transport';
-import { xorshift32 } from '../random';
-import { simd } from '../kernels';
-import { spirtVersion } from '../version';
 import { AVERAGING_BENCH_DEFAULTS } from './defaults';
+import {
+  BenchEnvironment, DatabaseBenchOptions, RESNET18_PARAMS as RESNET18, elapsedMs, fmtParams, median, requirePositiveIntegers,
+  resultFiles, syntheticGradient, withBenchStore,
+} from './common';
 import { lineChartSvg } from './svg';
 
-const RESNET18 = 11_690_000;
 /** a strategy whose first run takes longer than this is measured once */
 const LONG_RUN_MS = 2000;
 /** the Lua baseline averages 16 x 11.69M floats in one EVAL of about 40 s */
 const COMMAND_TIMEOUT_MS = 10 * 60_000;
 
-export interface AveragingBenchOptions {
+export interface AveragingBenchOptions extends DatabaseBenchOptions {
   params?: number[];
   peers?: number[];
-  client?: 'ioredis' | 'redis';
   strategies?: AveragingStrategy[];
-  /** timed runs after a warm-up, median reported */
-  reps?: number;
-  /** an existing server with the module (default: a private embedded one) */
-  url?: string;
-  /** where averaging.json and averaging.svg go (default ./spirt-bench) */
-  outDir?: string;
-  /** progress lines (default: stderr) */
-  log?: (line: string) => void;
 }
 
 export interface AveragingMeasurement {
@@ -47,14 +31,7 @@ export interface AveragingMeasurement {
   maxAbsDiffVsInDb?: number;
 }
 
-export interface AveragingBenchResult {
-  date: string;
-  /** the spirt that ran it, and the SIMD path of its kernels (client-side averaging; an embedded server's module
-   * picks the same one, SPIRT_SIMD included) */
-  spirt: { version: string; simd: string };
-  machine: { cpu: string; cores: number; memoryGiB: number; platform: string; node: string; redis: string };
-  client: string;
-  reps: number;
+export interface AveragingBenchResult extends BenchEnvironment {
   measurements: AveragingMeasurement[];
   headline?: {
     params: number; peers: number; inDbMs: number; clientMs: number; reductionPct: number; luaMs?: number; speedupVsLua?: number;
@@ -64,61 +41,18 @@ export interface AveragingBenchResult {
   files: { json: string; svg: string };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/** Deterministic gradient-like values (xorshift), so runs are comparable. */
-export function syntheticGradient(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  const next = xorshift32(seed);
-  for (let i = 0; i < n; i++) out[i] = (next() / 4294967296 - 0.5) * 0.02;
-  return out;
-}
-
-async function openClient(kind: 'ioredis' | 'redis', redis: { url: string; socketPath?: string }) {
-  if (kind === 'ioredis') {
-    const c = redis.socketPath ? new Redis({ path: redis.socketPath }) : new Redis(redis.url);
-    return { client: c as unknown as SupportedClient, close: async () => void c.disconnect() };
-  }
-  let mod: typeof import('@redis/client');
-  try {
-    mod = require('@redis/client');
-  } catch {
-    throw new ArgumentError('ERR_CLIENT', "--client redis needs the '@redis/client' package (npm install @redis/client)");
-  }
-  const c = mod.createClient(redis.socketPath ? { socket: { path: redis.socketPath, tls: false as const } } : { url: redis.url });
-  await c.connect();
-  return { client: c as unknown as SupportedClient, close: async () => void (await c.close()) };
-}
-
-const fmtParams = (n: number) => `${(n / 1e6).toFixed(2)}M`;
-
 export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<AveragingBenchResult> {
   const params = [...(o.params ?? AVERAGING_BENCH_DEFAULTS.params)].sort((a, b) => a - b);
   const peers = [...(o.peers ?? AVERAGING_BENCH_DEFAULTS.peers)].sort((a, b) => a - b);
   const strategies = o.strategies ?? [...AVERAGING_STRATEGIES];
   const reps = o.reps ?? AVERAGING_BENCH_DEFAULTS.reps;
-  const clientKind = o.client ?? 'ioredis';
-  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  for (const p of params) if (!Number.isInteger(p) || p < 1) throw new ArgumentError('ERR_ARGUMENT', `--params: ${p} is not a positive integer`);
-  for (const p of peers) if (!Number.isInteger(p) || p < 1) throw new ArgumentError('ERR_ARGUMENT', `--peers: ${p} is not a positive integer`);
-  if (!Number.isInteger(reps) || reps < 1) throw new ArgumentError('ERR_ARGUMENT', '--reps must be an integer >= 1');
+  requirePositiveIntegers(params, 'params');
+  requirePositiveIntegers(peers, 'peers');
+  requirePositiveIntegers([reps], 'reps');
   for (const s of strategies) if (!AVERAGING_STRATEGIES.includes(s)) throw new ArgumentError('ERR_ARGUMENT', `unknown strategy '${s}'`);
 
-  let embedded: RunningRedis | undefined;
-  if (!o.url) {
-    log('starting a private redis-server with the spirt module...');
-    embedded = await startRedis();
-  }
-  const target = embedded ?? { url: o.url! };
-  const { client, close } = await openClient(clientKind, target);
-  const store = new TensorStore(client, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
-  const measurements: AveragingMeasurement[] = [];
-  try {
-    const info = replyString(await store.command('INFO', 'server'));
-    const redisVersion = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  return withBenchStore({ ...o, reps }, COMMAND_TIMEOUT_MS, async (store, env, log) => {
+    const measurements: AveragingMeasurement[] = [];
     const total = params.length * peers.length * strategies.length;
     let done = 0;
     const maxPeers = peers[peers.length - 1];
@@ -134,11 +68,7 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
         for (const strategy of strategies) {
           const sources = Array.from({ length: p }, (_, j) => (strategy === 'lua' ? `{bench}:json:${j}` : `{bench}:g:${j}`));
           const dest = `{bench}:avg:${strategy}`;
-          const time = async () => {
-            const t0 = process.hrtime.bigint();
-            await averageGradients(store, strategy, dest, sources);
-            return Number(process.hrtime.bigint() - t0) / 1e6;
-          };
+          const time = () => elapsedMs(() => averageGradients(store, strategy, dest, sources));
           const first = await time();
           const samples = first > LONG_RUN_MS ? [first] : [];
           while (samples.length < reps && first <= LONG_RUN_MS) samples.push(await time());
@@ -169,12 +99,10 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
       ...(headN === RESNET18 && headP === 4 ? { targetMet: 1 - inDb.medianMs / onClient.medianMs >= 0.95 } : {}),
     } : undefined;
 
-    const outDir = path.resolve(o.outDir ?? AVERAGING_BENCH_DEFAULTS.outDir);
-    fs.mkdirSync(outDir, { recursive: true });
-    const files = { json: path.join(outDir, 'averaging.json'), svg: path.join(outDir, 'averaging.svg') };
+    const files = resultFiles(o.outDir ?? AVERAGING_BENCH_DEFAULTS.outDir, 'averaging');
     const colors: Record<AveragingStrategy, string> = { 'in-db': '#1b9e77', client: '#d95f02', lua: '#7570b3' };
     fs.writeFileSync(files.svg, lineChartSvg(
-      `Averaging N peers' gradients in Redis (${clientKind}, median of ${reps})`,
+      `Averaging N peers' gradients in Redis (${env.client}, median of ${reps})`,
       params.map((n) => ({
         title: `${fmtParams(n)} parameters`,
         series: strategies.map((s) => ({
@@ -183,22 +111,10 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
         })),
       })),
       'peers', 'time per average'));
-    const result: AveragingBenchResult = {
-      date: new Date().toISOString(),
-      spirt: { version: spirtVersion, simd: simd.path },
-      machine: {
-        cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-        platform: `${os.platform()} ${os.arch()}`, node: process.version, redis: redisVersion,
-      },
-      client: clientKind, reps, measurements, ...(headline ? { headline } : {}), files,
-    };
+    const result: AveragingBenchResult = { ...env, measurements, ...(headline ? { headline } : {}), files };
     fs.writeFileSync(files.json, `${JSON.stringify(result, null, 2)}\n`);
     return result;
-  } finally {
-    await store.close();
-    await close();
-    await embedded?.stop();
-  }
+  });
 }
 
 /** The results as a Markdown table: one row per size and peer count, one column per strategy. */

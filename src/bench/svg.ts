@@ -1,4 +1,5 @@
-// A small dependency-free SVG line chart: one panel per model size, time (log scale) against peers.
+// A small dependency-free SVG line chart: panels side by side (one per model size or optimizer), time (log scale)
+// against peers or parameter count (log scale).
 
 export interface Series {
   label: string;
@@ -32,8 +33,8 @@ function fmtMs(v: number): string {
   return v >= 1000 ? `${v / 1000} s` : `${v} ms`;
 }
 
-/** Panels side by side sharing one y range; x is log2 (peer counts), y is log10 (milliseconds). */
-export function lineChartSvg(title: string, panels: Panel[], xLabel: string, yLabel: string): string {
+/** Panels side by side sharing one y range; x is log2 (peer or parameter counts, labelled by formatX), y is log10 (milliseconds). */
+export function lineChartSvg(title: string, panels: Panel[], xLabel: string, yLabel: string, formatX: (x: number) => string = String): string {
   const all = panels.flatMap((p) => p.series.flatMap((s) => s.points));
   const xs = all.map((p) => p.x), ys = all.map((p) => p.y).filter((y) => y > 0);
   const [xmin, xmax] = [Math.min(...xs), Math.max(...xs)];
@@ -56,7 +57,7 @@ export function lineChartSvg(title: string, panels: Panel[], xLabel: string, yLa
       out.push(`<text x="${M.left - 4}" y="${sy(t) + 4}" text-anchor="end">${fmtMs(t)}</text>`);
     }
     for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
-      out.push(`<text x="${sx(x)}" y="${M.top + ph + 14}" text-anchor="middle">${x}</text>`);
+      out.push(`<text x="${sx(x)}" y="${M.top + ph + 14}" text-anchor="middle">${esc(formatX(x))}</text>`);
     }
     out.push(`<text x="${M.left + pw / 2}" y="${M.top + ph + 30}" text-anchor="middle">${esc(xLabel)}</text>`);
     if (i === 0) {

@@ -57,6 +57,11 @@ export function positiveIntegerList(value: string | undefined, name: string): nu
   });
 }
 
+/** A list as positiveIntegerList reads it, millions in 1e6 notation: for the defaults that help texts name. */
+export function formatIntegerList(xs: readonly number[]): string {
+  return xs.map((x) => (x >= 1e6 ? `${x / 1e6}e6` : String(x))).join(',');
+}
+
 /** `name   summary` lines, aligned, for a list of commands. */
 export function commandList(commands: readonly CliCommand[]): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 3;

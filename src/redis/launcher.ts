@@ -5,6 +5,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgumentError, RedisLaunchError } from '../errors';
+import { AclLayout, aclFileText, applyPeerUsers, urlWithCredentials } from '../security/acl';
+import { SERVER_NAME, TlsMaterial } from '../security/tls';
 import { modulePath } from './modulePath';
 import { identifyServer } from './probe';
 
@@ -31,10 +33,20 @@ export interface StartRedisOptions {
   auth?: { username?: string; password: string };
   /** forward the server's log to this process's stdout */
   inheritOutput?: boolean;
+  /**
+   * ACL users (src/security/acl.ts): the default user off, the layout's admin (used by the launcher, and in
+   * `url`) and one user per peer; `owner` is the peer whose database this server is.
+   */
+  acl?: { layout: AclLayout; owner?: string };
+  /**
+   * TLS only (src/security/tls.ts createTlsMaterial): the port speaks TLS and nothing else, clients must
+   * present a certificate of the run's CA, and `url` is rediss://. Not with `unixSocket`.
+   */
+  tls?: TlsMaterial;
 }
 
 export interface RunningRedis {
-  /** redis://127.0.0.1:PORT or unix:///path/to/socket */
+  /** redis://127.0.0.1:PORT or unix:///path/to/socket; with `acl`, the admin's credentials are in it */
   readonly url: string;
   readonly host?: string;
   readonly port?: number;
@@ -131,6 +143,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
     readyTimeoutMs: options.readyTimeoutMs ?? (wrap.length ? 120_000 : 10_000),
   };
   if (!(plan.readyTimeoutMs > 0)) throw new ArgumentError('ERR_ARGUMENT', `readyTimeoutMs must be a positive number, got ${plan.readyTimeoutMs}`);
+  if (options.unixSocket && options.tls) throw new ArgumentError('ERR_ARGUMENT', 'tls needs a TCP port: leave out unixSocket');
   if (options.unixSocket) return launch(plan, options, 0);
   if (options.port !== undefined) return launch(plan, options, checkPort(options.port));
   // someone else can take a free port between freePort() and the server's bind: then try another one
@@ -146,6 +159,16 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
 
 const FREE_PORT_ATTEMPTS = 3;
 
+/** The launcher's own TLS client options, read before the server starts; unreadable files fail the launch. */
+function probeTls(tls: TlsMaterial, dir: string, ownDir: boolean) {
+  try {
+    return { ca: fs.readFileSync(tls.caFile), cert: fs.readFileSync(tls.clientCertFile), key: fs.readFileSync(tls.clientKeyFile), servername: SERVER_NAME };
+  } catch (e) {
+    if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
+    throw new RedisLaunchError('ERR_TLS_SETUP', `cannot read the TLS material: ${(e as Error).message}`);
+  }
+}
+
 async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, options: StartRedisOptions, port: number): Promise<RunningRedis> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? fs.mkdtempSync(path.join(options.tmpParent ?? os.tmpdir(), 'spirt-redis-'));
@@ -153,11 +176,23 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
   const logFile = ownDir ? `${dir}.log` : path.join(dir, 'redis.log');
   const socketPath = options.unixSocket ? path.join(dir, 'redis.sock') : undefined;
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--port', options.tls ? '0' : String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
     '--logfile', logFile, '--daemonize', 'no', '--protected-mode', 'yes',
   ];
   if (socketPath) args.push('--unixsocket', socketPath, '--unixsocketperm', '700');
   if (module) args.push('--loadmodule', module);
+  if (options.acl) {
+    const aclFile = path.join(dir, 'users.acl');
+    fs.writeFileSync(aclFile, aclFileText(options.acl.layout), { mode: 0o600 });
+    args.push('--aclfile', aclFile);
+  }
+  const { tls } = options;
+  if (tls) {
+    args.push('--tls-port', String(port), '--tls-cert-file', tls.serverCertFile, '--tls-key-file', tls.serverKeyFile,
+      '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'yes');
+  }
+  const auth = options.acl ? options.acl.layout.admin : options.auth;
+  const target = socketPath ? { path: socketPath } : tls ? { port, tls: probeTls(tls, dir, ownDir) } : { port };
   if (options.enableDebug) args.push('--enable-debug-command', 'local');
   args.push(...(options.args ?? []));
   const command = [...wrap.map((a) => a.replace('%VALGRIND_LOG%', path.join(dir, 'valgrind.log'))), server, ...args];
@@ -190,7 +225,6 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
     throw new RedisLaunchError(code, `${message} (log: ${logFile})\n${tail(logFile, 15, logStart)}`, logFile);
   };
 
-  const target = socketPath ? { path: socketPath } : { port };
   const where = socketPath ?? `127.0.0.1:${port}`;
   const deadline = Date.now() + readyTimeoutMs;
   let lastAnswer = 'nothing answered';
@@ -200,7 +234,7 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
       if (/Address already in use/.test(tail(logFile, 15, logStart))) await fail('ERR_PORT_IN_USE', `port ${port} is already in use: pick another port, or leave it out for a free one`);
       await fail('ERR_REDIS_EXITED', `redis-server exited (code ${exitCode}) before it was ready`);
     }
-    const id = await identifyServer(target, options.auth);
+    const id = await identifyServer(target, auth);
     if (id?.pid !== undefined && id.pid !== child.pid) {
       await fail('ERR_PORT_IN_USE', `port ${port} is already in use by another server (pid ${id.pid}): pick another port, or leave it out for a free one`);
     }
@@ -214,9 +248,14 @@ async function launch({ server, module, wrap, readyTimeoutMs }: LaunchPlan, opti
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+  if (options.acl) {
+    const refused = await applyPeerUsers(target, options.acl.layout, options.acl.owner);
+    if (refused) await fail('ERR_ACL', `redis-server at ${where} refused the peer users: ${refused}`);
+  }
+  const url = socketPath ? `unix://${socketPath}` : `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
   let stopped: Promise<number | null> | undefined;
   return {
-    url: socketPath ? `unix://${socketPath}` : `redis://127.0.0.1:${port}`,
+    url: options.acl ? urlWithCredentials(url, options.acl.layout.admin) : url,
     ...(socketPath ? { socketPath } : { host: '127.0.0.1', port }),
     dir,
     pid: child.pid!,

@@ -1,6 +1,7 @@
 // A readiness probe over a raw RESP connection: which process answers on an address, and which modules it
 // has loaded. No client library, so the launcher stays free of connection state it would have to tear down.
 import net from 'node:net';
+import tls from 'node:tls';
 
 export type RespValue = string | number | null | Error | RespValue[];
 
@@ -46,7 +47,8 @@ function encodeCommand(args: readonly string[]): string {
   return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 }
 
-export type ProbeTarget = { port: number } | { path: string };
+/** A TCP port on 127.0.0.1 (over TLS with `tls`: the options of tls.connect), or a unix socket. */
+export type ProbeTarget = { port: number; tls?: tls.ConnectionOptions } | { path: string };
 
 /**
  * Sends the commands in one write and resolves to their replies, or to undefined when nothing answers
@@ -54,7 +56,9 @@ export type ProbeTarget = { port: number } | { path: string };
  */
 export function probe(target: ProbeTarget, commands: readonly string[][], timeoutMs = 1000): Promise<RespValue[] | undefined> {
   return new Promise((resolve) => {
-    const sock = 'path' in target ? net.connect(target.path) : net.connect(target.port, '127.0.0.1');
+    const secure = 'port' in target && target.tls;
+    const sock = 'path' in target ? net.connect(target.path)
+      : secure ? tls.connect({ ...target.tls, port: target.port, host: '127.0.0.1' }) : net.connect(target.port, '127.0.0.1');
     let received = Buffer.alloc(0);
     const done = (replies: RespValue[] | undefined) => {
       sock.destroy();
@@ -63,7 +67,7 @@ export function probe(target: ProbeTarget, commands: readonly string[][], timeou
     sock.setTimeout(timeoutMs, () => done(undefined));
     sock.on('error', () => done(undefined));
     sock.on('close', () => done(undefined));
-    sock.on('connect', () => sock.write(commands.map(encodeCommand).join('')));
+    sock.on(secure ? 'secureConnect' : 'connect', () => sock.write(commands.map(encodeCommand).join('')));
     sock.on('data', (d) => {
       received = Buffer.concat([received, d]);
       const replies: RespValue[] = [];

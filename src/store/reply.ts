@@ -45,6 +45,8 @@ export interface TensorMeta {
   shape: number[];
   /** present for accumulators: contributions so far and the sum of their weights */
   accumulator?: { count: number; weightSum: number };
+  /** the version its last writer set (VERSION option; 0 when none did) */
+  version: number;
 }
 
 export function replyMeta(reply: RawReply): TensorMeta | null {
@@ -54,7 +56,7 @@ export function replyMeta(reply: RawReply): TensorMeta | null {
   for (let i = 0; i + 1 < reply.length; i += 2) fields.set(replyString(reply[i]), reply[i + 1]);
   const shape = fields.get('shape');
   if (!Array.isArray(shape)) throw new TypeError('META reply has no shape');
-  const meta: TensorMeta = { dtype: dtypeFromCommand(replyString(fields.get('dtype') ?? null)), shape: shape.map(replyInteger) };
+  const meta: TensorMeta = { dtype: dtypeFromCommand(replyString(fields.get('dtype') ?? null)), shape: shape.map(replyInteger), version: replyInteger(fields.get('version') ?? 0) };
   if (fields.has('count')) {
     meta.accumulator = {
       count: replyInteger(fields.get('count') ?? null),

@@ -94,7 +94,7 @@ export interface TensorStore extends StoreCommands {}
 
 /**
  * Typed access to the spirt Redis module over ioredis or node-redis: one method per command of the command
- * table (./commands: set, setEncoded, get, getBlob, meta, avg, accum, sgd, adam, ...), plus command() for
+ * table (./commands: set, setEncoded, get, getBlob, meta, avg, agg, accum, sgd, adam, ...), plus command() for
  * any other. Module errors reject with
  * TensorCommandError (code 'ERR' or 'WRONGTYPE', the server's message, the command name); a server that
  * cannot be reached, is lost or stays silent rejects with RedisConnectionError (ERR_CONNECT, ERR_AUTH,

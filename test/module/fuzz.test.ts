@@ -11,15 +11,15 @@ const s = serverWithClient();
 
 /** every command but TENSOR.WAIT, which could block the fuzzing connection (it is fuzzed inside MULTI) */
 const COMMANDS = ['TENSOR.SET', 'TENSOR.GET', 'TENSOR.AVG', 'TENSOR.ACCUM', 'TENSOR.SGD', 'TENSOR.ADAM', 'TENSOR.RESTORE',
-  'TENSOR.SPLIT', 'TENSOR.CAT'];
+  'TENSOR.SPLIT', 'TENSOR.CAT', 'TENSOR.AGG'];
 /** the fewest arguments (command name included) each command can succeed with */
 const MIN_ARGC: Record<string, number> = {
   'TENSOR.SET': 4, 'TENSOR.GET': 2, 'TENSOR.AVG': 3, 'TENSOR.ACCUM': 3, 'TENSOR.SGD': 5, 'TENSOR.ADAM': 11, 'TENSOR.RESTORE': 4,
-  'TENSOR.SPLIT': 4, 'TENSOR.CAT': 4, 'TENSOR.WAIT': 6,
+  'TENSOR.SPLIT': 4, 'TENSOR.CAT': 4, 'TENSOR.WAIT': 6, 'TENSOR.AGG': 4,
 };
 const WORDS = ['SHAPE', 'BLOB', 'PROTO', 'META', 'MEAN', 'WEIGHT', 'LR', 'MOMENTUM', 'VELOCITY', 'NESTEROV', 'DAMPENING',
   'WEIGHTDECAY', 'MKEY', 'VKEY', 'BETA1', 'BETA2', 'EPS', 'STEP', 'DECOUPLED', 'FLOAT32', 'FLOAT16', 'BFLOAT16', 'INT8',
-  'INT32', 'FLOAT64', 'float32', 'bogus', 'VERSION', 'TIMEOUT'];
+  'INT32', 'FLOAT64', 'float32', 'bogus', 'VERSION', 'TIMEOUT', 'MEDIAN', 'TRIMMED', 'KRUM', 'MULTI', 'CCLIP', 'ITERS', 'CENTER'];
 const NUMBERS = ['0', '1', '2', '3', '4', '-1', '0.5', '1e-8', '1e308', '-1e308', 'inf', '-inf', 'nan', '4294967296',
   '9223372036854775807', '-9223372036854775808', '18446744073709551616', '1.5', '', ' 1', '3.4e38', '1e-45', '1e-46'];
 const KEYS = ['f', 'f2', 'h', 'acc', 'i8', 'str', 'missing', 'new1', 'new2', 'vel', 'm', 'v'];

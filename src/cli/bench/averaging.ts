@@ -1,9 +1,8 @@
 // `spirt bench averaging`
 import { AVERAGING_BENCH_DEFAULTS as D } from '../../bench/defaults';
 import { ArgumentError } from '../../errors';
-import { CliCommand, numberOption, parseOptions, positiveIntegerList } from '../command';
-
-const list = (xs: readonly number[]) => xs.map((x) => (x >= 1e6 ? `${x / 1e6}e6` : String(x))).join(',');
+import { CliCommand, formatIntegerList as list, parseOptions, positiveIntegerList } from '../command';
+import { DATABASE_BENCH_OPTIONS, databaseBenchOptions } from './options';
 
 export const averagingBench: CliCommand = {
   name: 'averaging',
@@ -25,22 +24,11 @@ options:
   -h, --help          this help
 `,
   async run(argv) {
-    const args = parseOptions(this, argv, {
-      params: { type: 'string' },
-      peers: { type: 'string' },
-      client: { type: 'string' },
-      strategies: { type: 'string' },
-      reps: { type: 'string' },
-      url: { type: 'string' },
-      out: { type: 'string' },
-    });
+    const args = parseOptions(this, argv, { ...DATABASE_BENCH_OPTIONS, peers: { type: 'string' }, strategies: { type: 'string' } });
     if (!args) return 0;
     const o = args.values;
-    const client = o.client ?? 'ioredis';
-    if (client !== 'ioredis' && client !== 'redis') throw new ArgumentError('ERR_ARGUMENT', '--client must be ioredis or redis');
-    const params = positiveIntegerList(o.params, 'params');
+    const common = databaseBenchOptions(o);
     const peers = positiveIntegerList(o.peers, 'peers');
-    const reps = numberOption(o.reps, 'reps');
     // the benchmark (and with it the native addon) loads only now
     const { AVERAGING_STRATEGIES } = await import('../../store/averaging');
     const strategies = o.strategies?.split(',').map((s) => {
@@ -49,13 +37,9 @@ options:
       return known;
     });
     const { runAveragingBench, formatAveragingTable } = await import('../../bench/averaging');
-    const result = await runAveragingBench({
-      client, ...(strategies ? { strategies } : {}), ...(reps === undefined ? {} : { reps }), ...(o.url ? { url: o.url } : {}),
-      ...(o.out ? { outDir: o.out } : {}), ...(params ? { params } : {}), ...(peers ? { peers } : {}),
-    });
-    const m = result.machine;
-    process.stdout.write(`\n${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}, Redis ${m.redis}, ` +
-      `client ${result.client}, spirt ${result.spirt.version} (${result.spirt.simd})\n\n`);
+    const { environmentLine } = await import('../../bench/common');
+    const result = await runAveragingBench({ ...common, ...(strategies ? { strategies } : {}), ...(peers ? { peers } : {}) });
+    process.stdout.write(`\n${environmentLine(result)}\n\n`);
     process.stdout.write(`${formatAveragingTable(result)}\n\n`);
     const h = result.headline;
     if (h) {

@@ -2,8 +2,9 @@
 import { ArgumentError } from '../../errors';
 import { CliCommand, commandList } from '../command';
 import { averagingBench } from './averaging';
+import { updateBench } from './update';
 
-const BENCHMARKS: readonly CliCommand[] = [averagingBench];
+const BENCHMARKS: readonly CliCommand[] = [averagingBench, updateBench];
 
 const listing = `benchmarks (spirt bench <name> [options]; spirt bench <name> --help for its options):
 ${commandList(BENCHMARKS)}

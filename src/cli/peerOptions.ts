@@ -1,0 +1,56 @@
+// The training options `spirt train` and `spirt peer` share.
+import { ArgumentError } from '../errors';
+import type { RunOptions } from '../peer/config';
+import { numberOption } from './command';
+
+export const TRAINING_OPTIONS = {
+  model: { type: 'string' },
+  'model-module': { type: 'string' },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  functions: { type: 'string' },
+  lr: { type: 'string' },
+  momentum: { type: 'string' },
+  seed: { type: 'string' },
+  exchange: { type: 'string' },
+  'shard-policy': { type: 'string' },
+  'heartbeat-ms': { type: 'string' },
+  data: { type: 'string' },
+  'train-limit': { type: 'string' },
+  'test-limit': { type: 'string' },
+  'digest-every-step': { type: 'boolean' },
+} as const;
+
+export const TRAINING_HELP = `  --model NAME          mlp or cnn (default mlp)
+  --model-module FILE   train the model a module's createModel() returns (any framework, see
+                        examples/tfjs-p2p) instead of --model
+  --epochs N            (default 3)
+  --batch N             minibatch size per gradient function (default 64)
+  --functions K         gradient functions per peer per step (default 2)
+  --lr X                learning rate (default 0.05)
+  --momentum X          SGD momentum (default 0.9)
+  --seed N              initialization and shuffling seed (default 1)
+  --exchange S          sharded (reduce-scatter + all-gather, default) or all-to-all (SPIRT's pull)
+  --shard-policy P      a failed peer's data: drop (default) or redistribute among survivors
+                        from the next epoch
+  --heartbeat-ms N      heartbeat interval; 2.75 silent intervals declare a peer failed (default 1000)
+  --data DIR            the Fashion-MNIST IDX files (default $SPIRT_FASHION_MNIST_DIR or
+                        /usr/share/datasets/fashion-mnist)
+  --train-limit N       train on the first N samples only; --test-limit N likewise
+  --digest-every-step   publish a sha256 of every peer's state after every step (invariant checks)
+`;
+
+type Values = { [K in keyof typeof TRAINING_OPTIONS]?: (typeof TRAINING_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+export function trainingOptions(v: Values): Omit<RunOptions, 'urls'> {
+  const model = v['model-module'] ? { module: v['model-module'] } : (v.model ?? 'mlp');
+  if (typeof model === 'string' && model !== 'mlp' && model !== 'cnn') throw new ArgumentError('ERR_ARGUMENT', `--model must be mlp or cnn, got '${model}'`);
+  const n = (name: keyof Values) => numberOption(v[name] as string | undefined, name);
+  return {
+    model: model as RunOptions['model'],
+    epochs: n('epochs'), batch: n('batch'), functions: n('functions'), lr: n('lr'), momentum: n('momentum'), seed: n('seed'),
+    exchange: v.exchange as RunOptions['exchange'], shardPolicy: v['shard-policy'] as RunOptions['shardPolicy'],
+    heartbeatMs: n('heartbeat-ms'), data: v.data, trainLimit: n('train-limit'), testLimit: n('test-limit'),
+    digestEveryStep: v['digest-every-step'],
+  };
+}
