@@ -254,13 +254,16 @@ describe('the npm package, installed without a compiler', () => {
       const opt = path.join(work, `opt-${arch}`);
       ok(spawnSync('unzip', ['-q', zip, '-d', opt], { encoding: 'utf8' }), 'unzip');
       const elsewhere = fs.mkdtempSync(path.join(work, 'task-'));
-      const script = `const spirt = require('spirt'); console.log(JSON.stringify({ at: require.resolve('spirt'), module: spirt.modulePath(),
-        mode: require('node:fs').statSync(spirt.modulePath()).mode & 0o777 }));`;
+      const script = `const spirt = require('spirt'); const functions = require('spirt/functions');
+        console.log(JSON.stringify({ at: require.resolve('spirt'), module: spirt.modulePath(),
+        mode: require('node:fs').statSync(spirt.modulePath()).mode & 0o777,
+        handlers: Object.keys(functions).filter((k) => typeof functions[k] === 'function').sort() }));`;
       const r = spawnSync(process.execPath, ['-e', script], { cwd: elsewhere, encoding: 'utf8', env: { ...bare, NODE_PATH: path.join(opt, 'nodejs', 'node_modules') } });
       if (arch === process.arch) {
         const out = JSON.parse(ok(r, 'require from the layer'));
         expect(out).toEqual({ at: path.join(opt, 'nodejs/node_modules/spirt/dist/index.js'),
-          module: path.join(opt, `nodejs/node_modules/spirt/prebuilds/linux-${arch}/spirt_redis.so`), mode: 0o755 });
+          module: path.join(opt, `nodejs/node_modules/spirt/prebuilds/linux-${arch}/spirt_redis.so`), mode: 0o755,
+          handlers: ['aggregate', 'computeGradient', 'convergence', 'exchange', 'membership', 'recover', 'update'] });
       } else {
         // this machine's architecture is not in the layer: the error says so instead of loading the other one
         expect(r.stderr).toContain(`not found: the package has no prebuilds/linux-${process.arch}/ (a Lambda layer for another architecture?`);
