@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run setup`: installs the system packages in scripts/system-packages.txt that are missing (apt-get, as
-# root or through sudo), then the npm dependencies, which builds the addon, the module and dist/.
+# root or through sudo) and Debian's arm64 node (scripts/fetch-arm64-node.sh), then the npm dependencies, which
+# builds the addon, the module and dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,6 @@ else
   echo "setup: system packages present ($packages)"
 fi
 
+# Debian's arm64 node for the packaging test's load of the arm64 addon under qemu (downloaded here, never at test time)
+bash scripts/fetch-arm64-node.sh
 npm ci

@@ -4,12 +4,13 @@ import { SpirtError } from '../errors';
 import { spirtVersion } from '../version';
 import { benchCommand } from './bench';
 import { CliCommand, commandList } from './command';
+import { layerCommand } from './layer';
 import { peerCommand } from './peer';
 import { modulePathCommand } from './modulePath';
 import { redisCommand } from './redis';
 import { trainCommand } from './train';
 
-const COMMANDS: readonly CliCommand[] = [modulePathCommand, redisCommand, benchCommand, trainCommand, peerCommand];
+const COMMANDS: readonly CliCommand[] = [modulePathCommand, redisCommand, benchCommand, trainCommand, peerCommand, layerCommand];
 
 const USAGE = `usage: spirt <command> [options]      (spirt <command> --help lists its options)
 

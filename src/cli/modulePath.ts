@@ -8,7 +8,7 @@ export const modulePathCommand: CliCommand = {
   help: `usage: spirt module-path
 
 Prints the absolute path of the spirt Redis module, found as the addon is: SPIRT_MODULE_PATH, then
-prebuilds/<platform>-<arch>/, then build/Release. Load it with: redis-server --loadmodule "$(npx spirt module-path)"
+build/Release (a build from source), then prebuilds/<platform>-<arch>/. Load it with: redis-server --loadmodule "$(npx spirt module-path)"
 
 options:
   -h, --help   this help
