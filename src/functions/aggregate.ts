@@ -2,7 +2,7 @@
 // this peer's database, then aggregates in the database. Sharded: this peer owns shard `rank` and sends its
 // aggregate to every member (all-gather, another (P-1)/P). All-to-all: every peer aggregates the whole
 // gradient itself, from the same inputs in the same order, so all get the same bytes.
-import { peerDb } from '../peer/db';
+import { onPeer, peerDb } from '../peer/db';
 import { waitGuarded } from '../peer/liveness';
 import { addressOf, keys, version } from '../peer/protocol';
 import { StepEvent } from './event';
@@ -19,8 +19,7 @@ export async function aggregate(event: StepEvent): Promise<StepEvent> {
     const bytes = await own.getBlob(keys.aggregatedShard(peer));
     if (!bytes) throw new Error(`the aggregate of shard ${peer} vanished`);
     await Promise.all(view.members.filter((m) => m !== peer).map(async (m) => {
-      const target = await peerDb(addressOf(config, m).url, 'data', config.heartbeatMs);
-      await target.setFloat32(keys.aggregatedShard(peer), bytes, ver);
+      await onPeer(addressOf(config, m).url, m, config.heartbeatMs, (target) => target.setFloat32(keys.aggregatedShard(peer), bytes, ver));
       bytesSent += bytes.length;
     }));
   } else {

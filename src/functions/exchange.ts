@@ -1,7 +1,7 @@
 // Task state Exchange: averages the peer's K gradients inside its database, then sends other peers their
 // part of it. Sharded (reduce-scatter): shard q of the mean goes to member q, 1/P of the gradient each, so
 // (P-1)/P leaves the peer. All-to-all (SPIRT's scheme): the whole mean goes to every other member.
-import { peerDb } from '../peer/db';
+import { onPeer, peerDb } from '../peer/db';
 import { addressOf, keys, version } from '../peer/protocol';
 import { ExchangeEvent, StepEvent } from './event';
 
@@ -18,16 +18,14 @@ export async function exchange(event: ExchangeEvent): Promise<StepEvent> {
     await Promise.all(others.map(async (q) => {
       const bytes = await own.getBlob(keys.shard(peer, q));
       if (!bytes) throw new Error(`shard ${q} of peer ${peer} vanished`);
-      const target = await peerDb(addressOf(config, q).url, 'data', config.heartbeatMs);
-      await target.setFloat32(keys.shard(peer, q), bytes, ver);
+      await onPeer(addressOf(config, q).url, q, config.heartbeatMs, (target) => target.setFloat32(keys.shard(peer, q), bytes, ver));
       bytesSent += bytes.length;
     }));
   } else {
     const bytes = await own.getBlob(keys.localGradient(peer));
     if (!bytes) throw new Error(`the local gradient of peer ${peer} vanished`);
     await Promise.all(others.map(async (q) => {
-      const target = await peerDb(addressOf(config, q).url, 'data', config.heartbeatMs);
-      await target.setFloat32(keys.published(peer), bytes, ver);
+      await onPeer(addressOf(config, q).url, q, config.heartbeatMs, (target) => target.setFloat32(keys.published(peer), bytes, ver));
       bytesSent += bytes.length;
     }));
   }

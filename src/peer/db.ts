@@ -1,6 +1,6 @@
 // The peer runtime's view of the databases: one cached connection per URL and purpose (like a warm Lambda
 // container's), and the module commands it uses, every write stamped with a version.
-import { RedisConnectionError, TensorCommandError } from '../errors';
+import { PeerFailedError, RedisConnectionError, TensorCommandError } from '../errors';
 import { TensorStore } from '../store/tensorStore';
 import { RawReply, RedisArg } from '../store/reply';
 
@@ -14,9 +14,9 @@ export function peerDb(url: string, purpose: Purpose, heartbeatMs: number): Prom
   let store = connections.get(cacheKey);
   if (!store) {
     store = TensorStore.connect(url, {
-      connectTimeoutMs: purpose === 'control' ? Math.max(500, 2 * heartbeatMs) : 5000,
-      commandTimeoutMs: purpose === 'control' ? Math.max(250, heartbeatMs) : 60_000,
-      retries: purpose === 'control' ? 0 : 2,
+      connectTimeoutMs: purpose === 'control' ? Math.max(500, 2 * heartbeatMs) : Math.max(1000, 5 * heartbeatMs),
+      commandTimeoutMs: purpose === 'control' ? Math.max(250, heartbeatMs) : Math.max(10_000, 50 * heartbeatMs),
+      retries: purpose === 'control' ? 0 : 1,
     });
     connections.set(cacheKey, store);
     // a connection that failed is not reused: the next call connects again
@@ -35,6 +35,19 @@ export async function closeAllConnections(): Promise<void> {
   const all = [...connections.values()];
   connections.clear();
   await Promise.all(all.map((p) => p.then((s) => s.close()).catch(() => undefined)));
+}
+
+/**
+ * Runs `fn` on another peer's database: that database failing is that peer failing (the state machine
+ * recovers), whereas a peer's own database failing ends the peer process.
+ */
+export async function onPeer<T>(url: string, peer: number, heartbeatMs: number, fn: (db: PeerDb) => Promise<T>): Promise<T> {
+  try {
+    return await fn(await peerDb(url, 'data', heartbeatMs));
+  } catch (e) {
+    if (isConnectionFailure(e)) throw new PeerFailedError([peer], `peer ${peer}'s database failed: ${e.message}`);
+    throw e;
+  }
 }
 
 /** A broken connection is dropped from the cache, so that the next call reconnects. */

@@ -192,7 +192,18 @@ export async function runPeer(options: PeerOptions): Promise<PeerState> {
   let position = { step: view.startStep, epoch: view.epoch, stepInEpoch: view.stepInEpoch };
   let current = { view: view.number, step: position.step };
   await beat(config, id, view.number, position.step);
-  const heartbeat = setInterval(() => beat(config, id, current.view, current.step).catch(() => undefined), config.heartbeatMs);
+  // a peer whose own database stays unreachable for longer than the others take to declare it failed ends
+  // its process: its supervisor (--respawn) restarts the server from its append-only file and the peer rejoins
+  let ownSilentSince: number | null = null;
+  const heartbeat = setInterval(() => {
+    beat(config, id, current.view, current.step).then(() => (ownSilentSince = null), () => {
+      ownSilentSince ??= Date.now();
+      if (Date.now() - ownSilentSince > HEARTBEAT_LAPSE * config.heartbeatMs) {
+        process.stderr.write(`spirt: peer ${id} lost its own database at ${redact(addressOf(config, id).url)}\n`);
+        process.exit(3);
+      }
+    });
+  }, config.heartbeatMs);
   try {
     if (!options.join) await rendezvous(config, id);
     report({ type: 'ready', peer: id, paramCount: (await modelFor(config)).paramCount, view: view.number, joined: !!options.join, stepsPerEpoch: stepsPerEpoch(config, view, position.epoch) });

@@ -2,8 +2,8 @@
 // donor's database (DUMP/RESTORE: the module type's own serialization, version included), then checks the
 // copy against the digest the donor published with its state.
 import crypto from 'node:crypto';
-import { PeerSetupError } from '../errors';
-import { peerDb } from './db';
+import { PeerFailedError, PeerSetupError } from '../errors';
+import { isConnectionFailure, peerDb } from './db';
 import { PeerState, RunConfig, View, addressOf, keys } from './protocol';
 
 /** sha256 over the parameters' bytes, then the velocity's (absent before the first step). */
@@ -26,6 +26,15 @@ export async function readState(config: RunConfig, peer: number): Promise<PeerSt
  * Resolves to the state now held.
  */
 export async function copyStateFrom(config: RunConfig, self: number, donor: number): Promise<PeerState> {
+  try {
+    return await copyState(config, self, donor);
+  } catch (e) {
+    if (isConnectionFailure(e)) throw new PeerFailedError([donor], `copying the state of peer ${donor} failed: ${e.message}`);
+    throw e;
+  }
+}
+
+async function copyState(config: RunConfig, self: number, donor: number): Promise<PeerState> {
   const from = await peerDb(addressOf(config, donor).url, 'data', config.heartbeatMs);
   const to = await peerDb(addressOf(config, self).url, 'data', config.heartbeatMs);
   const state = await from.getJson<PeerState>(keys.state(donor));
