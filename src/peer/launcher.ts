@@ -87,7 +87,7 @@ export interface PeerHandle {
   process?: ChildProcess;
   /** redis-server arguments and launcher options to restart it with */
   serverArgs?: string[];
-  startOptions?: Pick<StartRedisOptions, 'acl' | 'tls'>;
+  startOptions?: Pick<StartRedisOptions, 'acl' | 'tls' | 'env'>;
   dir?: string;
   port?: number;
 }
@@ -137,12 +137,17 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
         const dir = path.join(tmp, `peer${id}`);
         fs.mkdirSync(dir);
         const serverArgs = ['--appendonly', 'yes', '--appendfsync', appendfsync];
-        const redis = await startRedis({ dir, args: serverArgs, ...(layout ? { acl: { layout, owner: ids[id] } } : {}), ...(tls ? { tls } : {}) });
+        // the module computes the averages and updates: it runs the peer's SIMD path too
+        const simd = options.simd?.[id];
+        const startOptions: Pick<StartRedisOptions, 'acl' | 'tls' | 'env'> = {
+          ...(layout ? { acl: { layout, owner: ids[id] } } : {}), ...(tls ? { tls } : {}), ...(simd ? { env: { ...process.env, SPIRT_SIMD: simd } } : {}),
+        };
+        const redis = await startRedis({ dir, args: serverArgs, ...startOptions });
         const env: NodeJS.ProcessEnv = {
           ...(layout ? { SPIRT_REDIS_USERNAME: layout.peers[ids[id]].username, SPIRT_REDIS_PASSWORD: layout.peers[ids[id]].password, SPIRT_IDENTITY_DIR: identityDir } : {}),
           ...(tls ? { SPIRT_TLS_CA: tls.caFile, SPIRT_TLS_CERT: tls.clientCertFile, SPIRT_TLS_KEY: tls.clientKeyFile } : {}),
         };
-        handles.push({ id, redis, serverArgs, dir, port: redis.port, env, startOptions: { acl: layout ? { layout, owner: ids[id] } : undefined, tls } });
+        handles.push({ id, redis, serverArgs, dir, port: redis.port, env, startOptions });
       }
       // this process talks to the servers as their admin; the peers' URLs carry no credentials
       setDatabaseAccess({ ...(layout ? layout.admin : {}), ...(tls ? { tls: clientTlsOptions(tls) } : {}) });

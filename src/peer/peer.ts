@@ -60,14 +60,24 @@ export function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
-async function deleteOwnKeys(config: RunConfig, id: number): Promise<void> {
-  const db = await peerDb(addressOf(config, id).url, 'data', config.heartbeatMs);
-  let cursor = '0';
-  do {
-    const [next, found] = (await db.command('SCAN', cursor, 'MATCH', `{peer${id}}:*`, 'COUNT', '1000')) as [Buffer, Buffer[]];
-    cursor = String(next);
-    if (found.length) await db.command('DEL', ...found.map(String));
-  } while (cursor !== '0');
+/**
+ * Removes this peer's keys from a previous run: its own in its database, and what it wrote into the others'
+ * (with newer versions than this run's, they would confuse the barrier). Signed copies are not this peer's
+ * to delete under ACL; embedded runs start on empty servers anyway.
+ */
+async function deleteOwnKeys(config: RunConfig, id: number, everywhere: boolean): Promise<void> {
+  for (const peer of everywhere ? config.roster : [addressOf(config, id)]) {
+    const db = await peerDb(peer.url, 'data', config.heartbeatMs).catch(() => null);
+    if (!db) continue;
+    for (const pattern of [`{peer${id}}:*`, `signed:{peer${id}}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, found] = (await db.command('SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000')) as [Buffer, Buffer[]];
+        cursor = String(next);
+        if (found.length) await db.command('DEL', ...found.map(String)).catch(() => undefined);
+      } while (cursor !== '0');
+    }
+  }
 }
 
 interface Meta {
@@ -101,7 +111,7 @@ async function agreeOnModel(config: RunConfig, id: number, meta: Meta): Promise<
 /** Fresh start: the same seeded parameters in every peer's database, view 1 = the roster. */
 async function initialize(config: RunConfig, id: number): Promise<{ view: View; state: PeerState }> {
   const model = await modelFor(config);
-  await deleteOwnKeys(config, id);
+  await deleteOwnKeys(config, id, true);
   await agreeOnModel(config, id, { paramCount: model.paramCount, dtype: 'float32', model: modelName(config) });
   const own = await peerDb(addressOf(config, id).url, 'data', config.heartbeatMs);
   const params = model.initParams(config.seed);
@@ -134,7 +144,7 @@ async function join(config: RunConfig, id: number): Promise<{ view: View; state:
     if (Date.now() > waitUntil) throw new PeerSetupError('ERR_DUPLICATE_PEER', `duplicate peer id ${id}: a live member of view ${view.number} holds it`);
     await new Promise((r) => setTimeout(r, config.heartbeatMs / 4));
   }
-  await deleteOwnKeys(config, id);
+  await deleteOwnKeys(config, id, false);
   // beat from now on, so that members who admit this peer find it alive
   await beat(config, id, 0, -1);
   const beating = setInterval(() => beat(config, id, 0, -1).catch(() => undefined), config.heartbeatMs);

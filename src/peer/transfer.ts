@@ -3,6 +3,7 @@
 // under `signed:`, the only place aggregation reads from.
 import { Identity, loadOrCreateIdentity } from '../security/identity';
 import { encodeSignedGradient } from '../security/signing';
+import { OutOfViewError } from '../errors';
 import { asFloat32, onPeer } from './db';
 import { RunConfig, View, addressOf, inbound, keys, version } from './protocol';
 import { Position } from './view';
@@ -23,6 +24,11 @@ export function identityOf(peer: number): Identity {
 export async function sendGradient(config: RunConfig, from: number, to: number, key: string, bytes: Buffer, view: View, position: Position): Promise<number> {
   const ver = version(position.step, view.number);
   await onPeer(addressOf(config, to).url, to, config.heartbeatMs, async (target) => {
+    // a peer that was excluded while it was cut off (paused, partitioned) finds out here, before it publishes
+    const theirs = await target.getJson<View>(keys.view(to));
+    if (theirs && theirs.number > view.number && !theirs.members.includes(from)) {
+      throw new OutOfViewError('ERR_STALE_PEER', `peer ${from} of view ${view.number} cannot publish into peer ${to}'s view ${theirs.number} (${theirs.members.join(', ')}): it must rejoin`);
+    }
     if (!config.sign) return target.setFloat32(key, bytes, ver);
     const data = asFloat32(bytes);
     const message = encodeSignedGradient({
