@@ -30,8 +30,9 @@ export const SCALING_BENCH_DEFAULTS = {
   testLimit: 2000,
   /** the synchronisation comparison: ResNet-18's parameter count, with a synthetic gradient */
   syncParams: 11_690_000,
-  /** spirt's steps at that size (the first one is a warm-up), and the baseline's (each takes many seconds) */
+  /** spirt's steps at that size (the first one is a warm-up), and the baseline's: one step of it takes minutes
+   * at ResNet-18 size here, and the first one is its cheapest (no velocity to decode yet) */
   syncSteps: 5,
-  baselineSteps: 2,
+  baselineSteps: 1,
   outDir: 'spirt-bench',
 } as const;

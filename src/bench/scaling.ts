@@ -357,7 +357,7 @@ async function measureExchangeOptions(admin: TensorStore[], servers: RunningRedi
   const timeoutMs = 2000;
   const t0 = performance.now();
   const outcomes = (await Promise.allSettled([migrate(a, servers[1], '{peer0}:x', timeoutMs), migrate(b, servers[0], '{peer1}:x', timeoutMs)]))
-    .map((r) => (r.status === 'fulfilled' ? `OK ${String(replyString(r.value as never))}` : (r.reason as Error).message));
+    .map((r) => (r.status === 'fulfilled' ? replyString(r.value as never) : (r.reason as Error).message));
   const crossedMs = performance.now() - t0;
   const inDbMs = await time(() => a.command('TENSOR.AVG', '{peer0}:avg', '{peer0}:x', '{peer0}:x'));
   await Promise.all([a.command('FLUSHALL'), b.command('FLUSHALL')]);
