@@ -18,3 +18,21 @@ export const UPDATE_BENCH_DEFAULTS = {
   reps: 5,
   outDir: 'spirt-bench',
 } as const;
+
+export const SCALING_BENCH_DEFAULTS = {
+  /** SPIRT's figure: varying batch sizes for different numbers of peers (and functions per peer) */
+  peers: [1, 2, 4],
+  functions: [1, 2, 4],
+  batch: [32, 64, 128],
+  epochs: 1,
+  /** the first 6,000 Fashion-MNIST training samples and 2,000 test samples: 27 runs in a few minutes on 2 cores */
+  trainLimit: 6000,
+  testLimit: 2000,
+  /** the synchronisation comparison: ResNet-18's parameter count, with a synthetic gradient */
+  syncParams: 11_690_000,
+  /** spirt's steps at that size (the first one is a warm-up), and the baseline's: one step of it takes minutes
+   * at ResNet-18 size here, and the first one is its cheapest (no velocity to decode yet) */
+  syncSteps: 5,
+  baselineSteps: 1,
+  outDir: 'spirt-bench',
+} as const;

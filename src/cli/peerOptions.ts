@@ -1,6 +1,7 @@
 // The training options `spirt train` and `spirt peer` share.
 import { ArgumentError } from '../errors';
 import type { RunOptions } from '../peer/config';
+import type { AggregationRule } from '../peer/protocol';
 import { numberOption } from './command';
 
 export const TRAINING_OPTIONS = {
@@ -19,6 +20,7 @@ export const TRAINING_OPTIONS = {
   'train-limit': { type: 'string' },
   'test-limit': { type: 'string' },
   'digest-every-step': { type: 'boolean' },
+  rule: { type: 'string' },
 } as const;
 
 export const TRAINING_HELP = `  --model NAME          mlp or cnn (default mlp)
@@ -38,6 +40,9 @@ export const TRAINING_HELP = `  --model NAME          mlp or cnn (default mlp)
                         /usr/share/datasets/fashion-mnist)
   --train-limit N       train on the first N samples only; --test-limit N likewise
   --digest-every-step   publish a sha256 of every peer's state after every step (invariant checks)
+  --rule R              how gradients are combined: mean (default), median, trimmed:K (drop K at each
+                        end), krum:F (Krum tolerating F), cclip:TAU (centered clipping); krum and cclip
+                        use the all-to-all exchange
 `;
 
 type Values = { [K in keyof typeof TRAINING_OPTIONS]?: (typeof TRAINING_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -59,5 +64,20 @@ export function trainingOptions(v: Values): Omit<RunOptions, 'urls'> {
     exchange: v.exchange as RunOptions['exchange'], shardPolicy: v['shard-policy'] as RunOptions['shardPolicy'],
     heartbeatMs: n('heartbeat-ms'), data: v.data, trainLimit: n('train-limit'), testLimit: n('test-limit'),
     digestEveryStep: v['digest-every-step'],
+    ...(v.rule === undefined ? {} : { rule: parseRule(v.rule) }),
   };
+}
+
+function parseRule(text: string): AggregationRule {
+  const [name, arg] = text.split(':');
+  const num = (what: string) => {
+    const n = Number(arg);
+    if (arg === undefined || arg.trim() === '' || !Number.isFinite(n)) throw new ArgumentError('ERR_ARGUMENT', `--rule ${name} needs ${what}: ${name}:N`);
+    return n;
+  };
+  if ((name === 'mean' || name === 'median') && arg === undefined) return { name };
+  if (name === 'trimmed') return { name, trim: num('the values dropped at each end') };
+  if (name === 'krum') return { name, f: num('the Byzantine peers tolerated') };
+  if (name === 'cclip') return { name, tau: num('the clipping radius') };
+  throw new ArgumentError('ERR_ARGUMENT', `--rule must be mean, median, trimmed:K, krum:F or cclip:TAU, got '${text}'`);
 }

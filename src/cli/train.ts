@@ -41,6 +41,10 @@ options:
                         per peer, each peer's final state sha256
   --respawn             restart a peer (and its server, from its append-only file) that dies; it rejoins
   --appendfsync P       always, everysec (default) or no: the started servers' AOF policy
+  --tls                 the started servers speak TLS only (a per-run CA; peers present certificates)
+  --insecure            the started servers without ACL users, gradients unsigned (by default each
+                        peer has its own ACL user and Ed25519 identity, and every gradient that crosses
+                        peers is signed and verified by the receiving module)
 ${TRAINING_HELP}  --local               train in this process instead; --workers K parallel minibatches
   -h, --help            this help
 `,
@@ -48,7 +52,7 @@ ${TRAINING_HELP}  --local               train in this process instead; --workers
     const args = parseOptions(this, argv, {
       local: { type: 'boolean' }, workers: { type: 'string' },
       peers: { type: 'string' }, redis: { type: 'string' }, json: { type: 'string' }, respawn: { type: 'boolean' },
-      appendfsync: { type: 'string' }, ...TRAINING_OPTIONS,
+      appendfsync: { type: 'string' }, tls: { type: 'boolean' }, insecure: { type: 'boolean' }, ...TRAINING_OPTIONS,
     });
     if (!args) return 0;
     const o = args.values;
@@ -67,6 +71,7 @@ ${TRAINING_HELP}  --local               train in this process instead; --workers
     try {
       const summary = await trainPeers({
         ...training, peers: peers ?? 4, redis: o.redis?.split(','), respawn: o.respawn, signal: controller.signal,
+        tls: o.tls, secure: !o.insecure,
         appendfsync: o.appendfsync as 'always' | 'everysec' | 'no' | undefined,
         onRecord: (r) => {
           if (r.type === 'ready' && r.peer === 0) process.stdout.write(`peer-to-peer training: ${peers ?? o.redis?.split(',').length} peers x ${training.functions ?? 2} functions x batch ${training.batch ?? 64}, ${r.paramCount} parameters, ${r.stepsPerEpoch} steps per epoch\n`);

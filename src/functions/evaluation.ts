@@ -1,8 +1,7 @@
 // Test accuracy of a peer's parameters as they are in its database (epoch ends).
-import { peerDb } from '../peer/db';
+import { asFloat32, peerDb } from '../peer/db';
 import { RunConfig, addressOf, keys } from '../peer/protocol';
 import { datasetFor, modelFor } from '../peer/training';
-import { asFloat32 } from './gradient';
 
 export async function evaluatePeer(config: RunConfig, peer: number): Promise<{ accuracy: number; loss: number }> {
   const db = await peerDb(addressOf(config, peer).url, 'data', config.heartbeatMs);

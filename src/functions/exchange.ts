@@ -1,7 +1,9 @@
 // Task state Exchange: averages the peer's K gradients inside its database, then sends other peers their
 // part of it. Sharded (reduce-scatter): shard q of the mean goes to member q, 1/P of the gradient each, so
 // (P-1)/P leaves the peer. All-to-all (SPIRT's scheme): the whole mean goes to every other member.
-import { onPeer, peerDb } from '../peer/db';
+import { attack } from '../peer/byzantine';
+import { peerDb } from '../peer/db';
+import { sendGradient } from '../peer/transfer';
 import { addressOf, keys, version } from '../peer/protocol';
 import { ExchangeEvent, StepEvent } from './event';
 
@@ -11,6 +13,7 @@ export async function exchange(event: ExchangeEvent): Promise<StepEvent> {
   const own = await peerDb(addressOf(config, peer).url, 'data', config.heartbeatMs);
   const workers = Array.from({ length: config.functions }, (_, k) => keys.workerGradient(peer, k));
   await own.avg(keys.localGradient(peer), workers, ver);
+  if (config.byzantine?.peers.includes(peer)) await attack(config, peer, view, position, own);
   const others = view.members.filter((m) => m !== peer);
   let bytesSent = 0;
   if (config.exchange === 'sharded') {
@@ -18,15 +21,13 @@ export async function exchange(event: ExchangeEvent): Promise<StepEvent> {
     await Promise.all(others.map(async (q) => {
       const bytes = await own.getBlob(keys.shard(peer, q));
       if (!bytes) throw new Error(`shard ${q} of peer ${peer} vanished`);
-      await onPeer(addressOf(config, q).url, q, config.heartbeatMs, (target) => target.setFloat32(keys.shard(peer, q), bytes, ver));
-      bytesSent += bytes.length;
+      bytesSent += await sendGradient(config, peer, q, keys.shard(peer, q), bytes, view, position);
     }));
   } else {
     const bytes = await own.getBlob(keys.localGradient(peer));
     if (!bytes) throw new Error(`the local gradient of peer ${peer} vanished`);
     await Promise.all(others.map(async (q) => {
-      await onPeer(addressOf(config, q).url, q, config.heartbeatMs, (target) => target.setFloat32(keys.published(peer), bytes, ver));
-      bytesSent += bytes.length;
+      bytesSent += await sendGradient(config, peer, q, keys.published(peer), bytes, view, position);
     }));
   }
   const { gradients, ...rest } = event;

@@ -2,16 +2,11 @@
 // from its database, computes the gradient of this function's minibatch with the model, and writes it back
 // as the function's own key, stamped with the step's version.
 import { ViewChangeError } from '../errors';
-import { peerDb } from '../peer/db';
+import { flipLabels } from '../peer/byzantine';
+import { asFloat32, peerDb } from '../peer/db';
 import { addressOf, keys, stepOfVersion, version } from '../peer/protocol';
 import { minibatch, modelFor } from '../peer/training';
 import { GradientEvent, GradientResult } from './event';
-
-/** Borrows the reply's bytes as float32 when aligned, copies otherwise. */
-export function asFloat32(buf: Buffer): Float32Array {
-  if (buf.byteOffset % 4 === 0) return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-  return new Float32Array(new Uint8Array(buf).buffer);
-}
 
 export async function computeGradient(event: GradientEvent): Promise<GradientResult> {
   const { config, peer, view, position, worker } = event;
@@ -23,7 +18,9 @@ export async function computeGradient(event: GradientEvent): Promise<GradientRes
     throw new ViewChangeError('ERR_STALE_PARAMS', `step ${position.step} computes on the parameters after step ${position.step - 1}, but peer ${peer}'s are after step ${at}`);
   }
   const model = await modelFor(config);
-  const batch = minibatch(config, view, peer, position.epoch, position.stepInEpoch, worker);
+  const honest = minibatch(config, view, peer, position.epoch, position.stepInEpoch, worker);
+  const flips = config.byzantine?.attack === 'label-flip' && config.byzantine.peers.includes(peer);
+  const batch = flips ? { ...honest, labels: flipLabels(honest.labels) } : honest;
   const { grad, loss } = await model.gradient(asFloat32(params), [batch]);
   await db.setFloat32(keys.workerGradient(peer, worker), new Uint8Array(grad.buffer, grad.byteOffset, grad.byteLength), version(position.step, view.number));
   return { worker, loss, samples: batch.labels.length };

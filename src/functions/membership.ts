@@ -11,7 +11,7 @@ export async function membership(event: StepEvent): Promise<MembershipResult> {
   const { config, peer, view, position } = event;
   await beat(config, peer, view.number, position.step);
   await guard(config, peer, view);
-  const { accepted } = await pendingJoins(config, peer, (await modelFor(config)).paramCount);
+  const { accepted } = await pendingJoins(config, peer, view, (await modelFor(config)).paramCount);
   if (accepted.length) throw new ViewChangeError('ERR_VIEW_CHANGE', `peer(s) ${accepted.join(', ')} ask to join`);
   return { ...event, epochDone: false, evaluation: null, metrics: { waitMs: 0, bytesSent: 0 }, workers: Array.from({ length: config.functions }, (_, k) => k) };
 }

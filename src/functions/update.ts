@@ -2,7 +2,7 @@
 // SGD with momentum to the parameters in place, in the database, and publishes the peer's state.
 import { peerDb } from '../peer/db';
 import { waitGuarded } from '../peer/liveness';
-import { PeerState, addressOf, keys, version } from '../peer/protocol';
+import { PeerState, addressOf, inbound, keys, version } from '../peer/protocol';
 import { stateDigest } from '../peer/recovery';
 import { StepEvent } from './event';
 
@@ -12,7 +12,7 @@ export async function update(event: StepEvent): Promise<StepEvent> {
   const own = await peerDb(addressOf(config, peer).url, 'data', config.heartbeatMs);
   let waitMs = 0;
   if (config.exchange === 'sharded') {
-    const shards = view.members.map((m) => keys.aggregatedShard(m));
+    const shards = view.members.map((m) => (m === peer ? keys.aggregatedShard(m) : inbound(config, keys.aggregatedShard(m))));
     waitMs = await waitGuarded(config, peer, view, shards.filter((_, i) => view.members[i] !== peer), ver);
     await own.cat(keys.update(peer), shards, ver);
   }

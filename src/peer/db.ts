@@ -1,6 +1,8 @@
 // The peer runtime's view of the databases: one cached connection per URL and purpose (like a warm Lambda
 // container's), and the module commands it uses, every write stamped with a version.
 import { PeerFailedError, RedisConnectionError, TensorCommandError } from '../errors';
+import fs from 'node:fs';
+import { ConnectOptions } from '../store/connect';
 import { TensorStore } from '../store/tensorStore';
 import { RawReply, RedisArg } from '../store/reply';
 
@@ -9,11 +11,37 @@ export type Purpose = 'data' | 'control';
 
 const connections = new Map<string, Promise<TensorStore>>();
 
+/**
+ * Credentials and TLS for every database this process opens: a peer authenticates as its own ACL user on
+ * every peer's database. From the environment (SPIRT_REDIS_USERNAME, SPIRT_REDIS_PASSWORD, and SPIRT_TLS_CA,
+ * SPIRT_TLS_CERT, SPIRT_TLS_KEY: PEM files), so that secrets stay out of state machine events and logs.
+ */
+let access: Pick<ConnectOptions, 'username' | 'password' | 'tls'> | undefined;
+
+/** Sets them for this process (a launcher acting as the servers' admin); undefined: back to the environment's. */
+export function setDatabaseAccess(options: Pick<ConnectOptions, 'username' | 'password' | 'tls'> | undefined): void {
+  access = options;
+}
+
+function databaseAccess(): Pick<ConnectOptions, 'username' | 'password' | 'tls'> {
+  if (!access) {
+    const e = process.env;
+    const read = (f: string | undefined) => (f ? fs.readFileSync(f) : undefined);
+    access = {
+      ...(e.SPIRT_REDIS_USERNAME ? { username: e.SPIRT_REDIS_USERNAME } : {}),
+      ...(e.SPIRT_REDIS_PASSWORD ? { password: e.SPIRT_REDIS_PASSWORD } : {}),
+      ...(e.SPIRT_TLS_CA ? { tls: { ca: read(e.SPIRT_TLS_CA), cert: read(e.SPIRT_TLS_CERT), key: read(e.SPIRT_TLS_KEY), servername: 'localhost' } } : {}),
+    };
+  }
+  return access;
+}
+
 export function peerDb(url: string, purpose: Purpose, heartbeatMs: number): Promise<PeerDb> {
   const cacheKey = `${purpose} ${url}`;
   let store = connections.get(cacheKey);
   if (!store) {
     store = TensorStore.connect(url, {
+      ...databaseAccess(),
       connectTimeoutMs: purpose === 'control' ? Math.max(500, 2 * heartbeatMs) : Math.max(1000, 5 * heartbeatMs),
       commandTimeoutMs: purpose === 'control' ? Math.max(250, heartbeatMs) : Math.max(10_000, 50 * heartbeatMs),
       retries: purpose === 'control' ? 0 : 1,
@@ -119,3 +147,9 @@ export class PeerDb {
 }
 
 export { TensorCommandError };
+
+/** Borrows a reply's bytes as float32 when aligned, copies them otherwise. */
+export function asFloat32(buf: Buffer): Float32Array {
+  if (buf.byteOffset % 4 === 0) return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  return new Float32Array(new Uint8Array(buf).buffer);
+}

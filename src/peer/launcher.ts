@@ -8,11 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { PeerSetupError } from '../errors';
-import { RunningRedis, startRedis } from '../redis/launcher';
+import { RunningRedis, StartRedisOptions, startRedis } from '../redis/launcher';
+import { createAclLayout } from '../security/acl';
+import { loadOrCreateIdentity } from '../security/identity';
+import { VerifyStats } from '../security/signing';
+import { clientTlsOptions, createTlsMaterial } from '../security/tls';
 import { RunOptions, runConfig } from './config';
-import { closeAllConnections } from './db';
+import { closeAllConnections, peerDb, setDatabaseAccess } from './db';
 import { PeerRecord, PhaseTimes, checkDatabase } from './peer';
-import { RunConfig } from './protocol';
+import { RunConfig, keys } from './protocol';
 import { stepsPerEpoch } from './training';
 
 export type AppendFsync = 'always' | 'everysec' | 'no';
@@ -26,6 +30,13 @@ export interface TrainPeersOptions extends Omit<RunOptions, 'urls'> {
   respawn?: boolean;
   /** append-only file policy of the started servers (default everysec) */
   appendfsync?: AppendFsync;
+  /**
+   * started servers only: ACL users (default off, one user per peer allowed its own keys) and signed
+   * gradients verified by the receiving module, with a fresh Ed25519 identity per peer (default true)
+   */
+  secure?: boolean;
+  /** started servers speak TLS only, with a per-run CA; peers verify them and present client certificates */
+  tls?: boolean;
   /** SPIRT_SIMD per peer (tests: mixed SIMD paths) */
   simd?: Array<string | undefined>;
   /** every record of every peer, as it arrives */
@@ -51,6 +62,8 @@ export interface EpochSummary {
   /** mean ms per step by phase, over peers and steps */
   phases: PhaseTimes;
   steps: number;
+  /** signed exchange: gradient messages the peers' databases verified and refused, summed over peers */
+  verification: VerifyStats | null;
 }
 
 export interface TrainSummary {
@@ -68,10 +81,13 @@ export interface TrainSummary {
 
 export interface PeerHandle {
   id: number;
+  /** the environment of its peer process: its ACL user, identity and TLS files */
+  env?: NodeJS.ProcessEnv;
   redis?: RunningRedis;
   process?: ChildProcess;
-  /** redis-server arguments to restart it with */
+  /** redis-server arguments and launcher options to restart it with */
   serverArgs?: string[];
+  startOptions?: Pick<StartRedisOptions, 'acl' | 'tls' | 'env'>;
   dir?: string;
   port?: number;
 }
@@ -100,6 +116,7 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
     for (const h of handles) if (h.process && h.process.exitCode === null && h.process.signalCode === null) h.process.kill('SIGKILL');
     await Promise.all(handles.map((h) => h.redis?.stop().catch(() => undefined)));
     await closeAllConnections();
+    setDatabaseAccess(undefined);
     fs.rmSync(tmp, { recursive: true, force: true });
   };
   let config: RunConfig;
@@ -110,16 +127,40 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
     } else {
       const n = options.peers ?? 4;
       if (!Number.isInteger(n) || n < 1) throw new PeerSetupError('ERR_ARGUMENT', `--peers must be a whole number of at least 1, got ${String(n)}`);
+      const secure = options.secure ?? true;
+      const ids = Array.from({ length: n }, (_, id) => `peer${id}`);
+      const layout = secure ? createAclLayout(ids) : undefined;
+      const tls = options.tls ? createTlsMaterial(path.join(tmp, 'tls')) : undefined;
+      const identityDir = path.join(tmp, 'identities');
+      const pins = secure ? ids.map((id) => loadOrCreateIdentity(id, { dir: identityDir }).publicKey) : [];
       for (let id = 0; id < n; id++) {
         const dir = path.join(tmp, `peer${id}`);
         fs.mkdirSync(dir);
         const serverArgs = ['--appendonly', 'yes', '--appendfsync', appendfsync];
-        const redis = await startRedis({ dir, args: serverArgs });
-        handles.push({ id, redis, serverArgs, dir, port: redis.port });
+        // the module computes the averages and updates: it runs the peer's SIMD path too
+        const simd = options.simd?.[id];
+        const startOptions: Pick<StartRedisOptions, 'acl' | 'tls' | 'env'> = {
+          ...(layout ? { acl: { layout, owner: ids[id] } } : {}), ...(tls ? { tls } : {}), ...(simd ? { env: { ...process.env, SPIRT_SIMD: simd } } : {}),
+        };
+        const redis = await startRedis({ dir, args: serverArgs, ...startOptions });
+        const env: NodeJS.ProcessEnv = {
+          ...(layout ? { SPIRT_REDIS_USERNAME: layout.peers[ids[id]].username, SPIRT_REDIS_PASSWORD: layout.peers[ids[id]].password, SPIRT_IDENTITY_DIR: identityDir } : {}),
+          ...(tls ? { SPIRT_TLS_CA: tls.caFile, SPIRT_TLS_CERT: tls.clientCertFile, SPIRT_TLS_KEY: tls.clientKeyFile } : {}),
+        };
+        handles.push({ id, redis, serverArgs, dir, port: redis.port, env, startOptions });
       }
-      urls = handles.map((h) => h.redis!.url);
+      // this process talks to the servers as their admin; the peers' URLs carry no credentials
+      setDatabaseAccess({ ...(layout ? layout.admin : {}), ...(tls ? { tls: clientTlsOptions(tls) } : {}) });
+      urls = handles.map((h) => `${tls ? 'rediss' : 'redis'}://127.0.0.1:${h.port}`);
+      if (secure) {
+        // pin every peer's public key in every database (only the admin may write pin:*)
+        for (const url of urls) {
+          const db = await peerDb(url, 'data', 1000);
+          for (let id = 0; id < n; id++) await db.command('SET', keys.pin(id), Buffer.from(pins[id]));
+        }
+      }
     }
-    config = runConfig({ ...options, urls });
+    config = runConfig({ ...options, urls, sign: options.redis ? options.sign : (options.sign ?? options.secure ?? true) });
     // bad input is refused before any peer starts
     stepsPerEpoch(config, { number: 1, members: config.roster.map((r) => r.id), startStep: 0, epoch: 0, stepInEpoch: 0, planMembers: config.roster.map((r) => r.id) }, 0);
     for (const r of config.roster) await checkDatabase(config, r.id);
@@ -141,7 +182,7 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
 
   const launch = (id: number, join: boolean) => {
     const h = handles[id];
-    const env = { ...process.env };
+    const env = { ...process.env, ...h.env };
     const simd = options.simd?.[id];
     if (simd) env.SPIRT_SIMD = simd;
     const child = spawn(process.execPath, [BIN, 'peer', '--id', String(id), '--config', configFile, '--report', 'jsonl', ...(join ? ['--join'] : [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -184,7 +225,7 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
     const h = handles[id];
     if (!h.dir || !h.serverArgs) throw new PeerSetupError('ERR_ARGUMENT', `peer ${id}'s server was not started here`);
     // the old server's pid is gone; start a new one on the same port from the same directory (AOF)
-    h.redis = await startRedis({ dir: h.dir, port: h.port, args: h.serverArgs });
+    h.redis = await startRedis({ dir: h.dir, port: h.port, args: h.serverArgs, ...h.startOptions });
   };
   const allLiveFinished = () => [...handles].every((h) => finished.has(h.id) || !h.process || h.process.exitCode !== null);
   const finish = () => {
@@ -218,6 +259,14 @@ export async function trainPeers(options: TrainPeersOptions): Promise<TrainSumma
   }
 }
 
+function sumStats(list: Array<VerifyStats | null>): VerifyStats | null {
+  const present = list.filter((v): v is VerifyStats => v !== null);
+  if (!present.length) return null;
+  const out: VerifyStats = { verified: 0, unsigned: 0, tampered: 0, wrongSigner: 0, replay: 0, malformed: 0 };
+  for (const v of present) for (const k of Object.keys(out) as Array<keyof VerifyStats>) out[k] += v[k];
+  return out;
+}
+
 function meanPhases(list: PhaseTimes[]): PhaseTimes {
   const out: PhaseTimes = { compute: 0, exchange: 0, aggregate: 0, update: 0, wait: 0, orchestration: 0 };
   for (const p of list) for (const k of Object.keys(out) as Array<keyof PhaseTimes>) out[k] += p[k] / list.length;
@@ -234,6 +283,7 @@ export function summarize(config: RunConfig, records: PeerRecord[], respawns: Ma
     epochs.push({
       epoch: e, accuracy: evals[0].accuracy, loss: evals[0].loss, seconds: Math.max(...evals.map((x) => x.seconds)),
       phases: meanPhases(inEpoch.map((s) => s.phases)), steps: new Set(inEpoch.map((s) => s.step)).size,
+      verification: sumStats(evals.map((x) => x.verification)),
     });
   }
   const violations: string[] = [];

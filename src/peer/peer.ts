@@ -1,8 +1,10 @@
 // One peer: checks its database and the others, initializes (or joins), then runs one state machine
 // execution per epoch until the run ends. It reports what happens as records (JSON lines under the CLI).
 
+import crypto from 'node:crypto';
 import { OutOfViewError, PeerSetupError, RedisConnectionError, TensorCommandError } from '../errors';
 import { StepEvent } from '../functions/event';
+import { VerifyStats, parseVerifyStats } from '../security/signing';
 import { epochMachine, runEpoch } from '../orchestrate/runner';
 import { closeAllConnections, peerDb } from './db';
 import { beat, inspect } from './liveness';
@@ -16,7 +18,7 @@ export type PeerRecord =
   | { type: 'ready'; peer: number; paramCount: number; view: number; joined: boolean; stepsPerEpoch: number }
   | { type: 'step'; peer: number; step: number; epoch: number; stepInEpoch: number; stepsPerEpoch: number; view: number; members: number[]; loss: number; digest: string; phases: PhaseTimes; bytesSent: number; at: number }
   | { type: 'view'; peer: number; view: View; at: number }
-  | { type: 'epoch'; peer: number; epoch: number; accuracy: number; loss: number; seconds: number; at: number }
+  | { type: 'epoch'; peer: number; epoch: number; accuracy: number; loss: number; seconds: number; at: number; verification: VerifyStats | null }
   | { type: 'rejoin'; peer: number; reason: string; at: number }
   | { type: 'done'; peer: number; digest: string; step: number; view: number; at: number };
 
@@ -58,14 +60,24 @@ export function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
-async function deleteOwnKeys(config: RunConfig, id: number): Promise<void> {
-  const db = await peerDb(addressOf(config, id).url, 'data', config.heartbeatMs);
-  let cursor = '0';
-  do {
-    const [next, found] = (await db.command('SCAN', cursor, 'MATCH', `{peer${id}}:*`, 'COUNT', '1000')) as [Buffer, Buffer[]];
-    cursor = String(next);
-    if (found.length) await db.command('DEL', ...found.map(String));
-  } while (cursor !== '0');
+/**
+ * Removes this peer's keys from a previous run: its own in its database, and what it wrote into the others'
+ * (with newer versions than this run's, they would confuse the barrier). Signed copies are not this peer's
+ * to delete under ACL; embedded runs start on empty servers anyway.
+ */
+async function deleteOwnKeys(config: RunConfig, id: number, everywhere: boolean): Promise<void> {
+  for (const peer of everywhere ? config.roster : [addressOf(config, id)]) {
+    const db = await peerDb(peer.url, 'data', config.heartbeatMs).catch(() => null);
+    if (!db) continue;
+    for (const pattern of [`{peer${id}}:*`, `signed:{peer${id}}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, found] = (await db.command('SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000')) as [Buffer, Buffer[]];
+        cursor = String(next);
+        if (found.length) await db.command('DEL', ...found.map(String)).catch(() => undefined);
+      } while (cursor !== '0');
+    }
+  }
 }
 
 interface Meta {
@@ -99,7 +111,7 @@ async function agreeOnModel(config: RunConfig, id: number, meta: Meta): Promise<
 /** Fresh start: the same seeded parameters in every peer's database, view 1 = the roster. */
 async function initialize(config: RunConfig, id: number): Promise<{ view: View; state: PeerState }> {
   const model = await modelFor(config);
-  await deleteOwnKeys(config, id);
+  await deleteOwnKeys(config, id, true);
   await agreeOnModel(config, id, { paramCount: model.paramCount, dtype: 'float32', model: modelName(config) });
   const own = await peerDb(addressOf(config, id).url, 'data', config.heartbeatMs);
   const params = model.initParams(config.seed);
@@ -132,7 +144,7 @@ async function join(config: RunConfig, id: number): Promise<{ view: View; state:
     if (Date.now() > waitUntil) throw new PeerSetupError('ERR_DUPLICATE_PEER', `duplicate peer id ${id}: a live member of view ${view.number} holds it`);
     await new Promise((r) => setTimeout(r, config.heartbeatMs / 4));
   }
-  await deleteOwnKeys(config, id);
+  await deleteOwnKeys(config, id, false);
   // beat from now on, so that members who admit this peer find it alive
   await beat(config, id, 0, -1);
   const beating = setInterval(() => beat(config, id, 0, -1).catch(() => undefined), config.heartbeatMs);
@@ -149,7 +161,7 @@ function members0(config: RunConfig, id: number) {
 
 async function requestAdmission(config: RunConfig, id: number, members: RunConfig['roster'], newest: () => Promise<View | null>, own: Awaited<ReturnType<typeof peerDb>>): Promise<{ view: View; state: PeerState }> {
   const model = await modelFor(config);
-  const request: JoinRequest = { id, paramCount: model.paramCount, model: modelName(config), at: Date.now() };
+  const request: JoinRequest = { id, nonce: crypto.randomBytes(8).toString('hex'), paramCount: model.paramCount, model: modelName(config), at: Date.now() };
   await Promise.all(members.map(async (r) => {
     const db = await peerDb(r.url, 'control', config.heartbeatMs).catch(() => null);
     await db?.command('DEL', keys.joinReply(r.id, id)).catch(() => undefined);
@@ -172,6 +184,7 @@ async function requestAdmission(config: RunConfig, id: number, members: RunConfi
       const none: PeerState = { step: -1, view: 0, epoch: 0, stepInEpoch: -1, digest: '' };
       const state = await catchUp(config, id, view, none);
       await own.setJson(keys.view(id), view);
+      await Promise.all(members.map((r) => peerDb(r.url, 'control', config.heartbeatMs).then((db) => db.command('DEL', keys.join(id))).catch(() => undefined)));
       return { view, state };
     }
     if (Date.now() > deadline) throw new PeerSetupError('ERR_JOIN_TIMEOUT', `no member admitted peer ${id} within ${Math.round(Math.max(60_000, 300 * config.heartbeatMs) / 1000)} s`);
@@ -247,7 +260,9 @@ export async function runPeer(options: PeerOptions): Promise<PeerState> {
       position = out.position;
       current = { view: view.number, step: position.step };
       if (out.evaluation) {
-        report({ type: 'epoch', peer: id, epoch: position.epoch - 1, accuracy: out.evaluation.accuracy, loss: out.evaluation.loss, seconds: (Date.now() - started) / 1000, at: Date.now() });
+        // what this peer's database verified and refused so far (signed exchange)
+        const verification = config.sign ? parseVerifyStats(await (await peerDb(addressOf(config, id).url, 'data', config.heartbeatMs)).command('TENSOR.VERIFYSTATS')) : null;
+        report({ type: 'epoch', peer: id, epoch: position.epoch - 1, accuracy: out.evaluation.accuracy, loss: out.evaluation.loss, seconds: (Date.now() - started) / 1000, at: Date.now(), verification });
       }
     }
     const own = await peerDb(addressOf(config, id).url, 'data', config.heartbeatMs);

@@ -13,6 +13,17 @@ export type ModelName = 'mlp' | 'cnn';
 /** What survivors do with a failed peer's data: keep training on their own shards only, or re-split all data among the members from the next epoch. */
 export type ShardPolicy = 'drop' | 'redistribute';
 
+/** How the members' gradients are combined: their mean, or a robust rule of TENSOR.AGG. */
+export type AggregationRule =
+  | { name: 'mean' }
+  | { name: 'median' }
+  | { name: 'trimmed'; trim: number }
+  | { name: 'krum'; f: number; multi?: number }
+  | { name: 'cclip'; tau: number; iterations?: number };
+
+/** Crafted gradients a Byzantine peer sends instead of its honest one (benchmarks of robust rules). */
+export type Attack = 'sign-flip' | 'gaussian' | 'scaled' | 'label-flip' | 'alie';
+
 /** Everything a stateless task handler needs to know about the run; the same object reaches every state. */
 export interface RunConfig {
   runId: string;
@@ -39,6 +50,19 @@ export interface RunConfig {
   testLimit?: number;
   /** publish the state digest after every step (chaos invariants) or only at epoch ends */
   digestEveryStep: boolean;
+  rule: AggregationRule;
+  /**
+   * every gradient that crosses a peer boundary is a GradientMessage signed with the sender's identity
+   * (SPIRT_IDENTITY_DIR) and verified by the receiving module (TENSOR.SETSIGNED) before it can be aggregated
+   */
+  sign: boolean;
+  /** peers that attack (benchmarks): they are insiders, so their messages are correctly signed */
+  byzantine?: { peers: number[]; attack: Attack };
+}
+
+/** Rules that need every member's whole gradient (distances between gradients), hence the all-to-all exchange. */
+export function needsWholeGradients(rule: AggregationRule): boolean {
+  return rule.name === 'krum' || rule.name === 'cclip';
 }
 
 /** A numbered membership view: every survivor records the same one before it applies a step in it. */
@@ -53,6 +77,8 @@ export interface View {
   stepInEpoch: number;
   /** the members whose data shards the current epoch uses (fixed at the epoch's first step) */
   planMembers: number[];
+  /** the join requests (peer id -> request nonce) views admitted so far: a spent request is ignored */
+  admitted?: Record<number, string>;
 }
 
 /** Where a peer stands after a step; published beside its parameters so a joiner can verify its copy. */
@@ -116,8 +142,18 @@ export const keys = {
   /** the aggregated gradient i applies, in i's db */
   update: (i: number) => `${tag(i)}:update`,
   /** a join request, written by joiner i into every member's db */
-  join: (i: number) => `${tag(i)}:join`,
+  join: (i: number) => `${tag(i)}:pub:join`,
+  /** peer i's pinned Ed25519 public key, in every db (written by the run's admin) */
+  pin: (i: number) => `pin:${tag(i)}`,
 };
+
+/**
+ * Where a gradient from peer i lands in another peer's database: with signing, only TENSOR.SETSIGNED can
+ * write `signed:{peer<i>}:...` (ACL), so an aggregate over those keys holds verified gradients only.
+ */
+export function inbound(config: RunConfig, key: string): string {
+  return config.sign ? `signed:${key}` : key;
+}
 
 export function requirePeerId(id: unknown, roster: readonly PeerAddress[]): number {
   if (!Number.isInteger(id) || !roster.some((p) => p.id === id)) {

@@ -14,6 +14,8 @@ export interface Proposal {
   number: number;
   suspects: number[];
   joiners: number[];
+  /** the joiners' request nonces */
+  admitted: Record<number, string>;
   /** the proposer's state: the last step it applied */
   state: PeerState;
   /** the position after that step */
@@ -41,6 +43,7 @@ export interface ViewChangeInput {
   current: View;
   suspects: number[];
   joiners: number[];
+  admitted: Record<number, string>;
   state: PeerState;
   next: Position;
 }
@@ -49,7 +52,7 @@ export interface ViewChangeInput {
 export async function agreeOnView(input: ViewChangeInput): Promise<View> {
   const { config, self, current } = input;
   const own = await peerDb(addressOf(config, self).url, 'control', config.heartbeatMs);
-  let mine: Proposal = { number: current.number + 1, suspects: sorted(input.suspects), joiners: sorted(input.joiners), state: input.state, next: input.next };
+  let mine: Proposal = { number: current.number + 1, suspects: sorted(input.suspects), joiners: sorted(input.joiners), admitted: input.admitted, state: input.state, next: input.next };
   const deadline = Date.now() + Math.max(60_000, 300 * config.heartbeatMs);
   let written: Proposal | null = null;
   for (;;) {
@@ -68,7 +71,7 @@ export async function agreeOnView(input: ViewChangeInput): Promise<View> {
       const p = r.proposal;
       if (p && p.number === mine.number) {
         if (p.suspects.includes(self)) throw new OutOfViewError('ERR_OUT_OF_VIEW', `peer ${r.peer} suspects peer ${self}: it must rejoin`);
-        grown = { ...grown, suspects: sorted([...grown.suspects, ...p.suspects]), joiners: sorted([...grown.joiners, ...p.joiners]) };
+        grown = { ...grown, suspects: sorted([...grown.suspects, ...p.suspects]), joiners: sorted([...grown.joiners, ...p.joiners]), admitted: { ...p.admitted, ...grown.admitted } };
         if (!same(p, mine)) allMatch = false;
       } else {
         allMatch = false;
@@ -89,6 +92,7 @@ export async function agreeOnView(input: ViewChangeInput): Promise<View> {
       const view: View = {
         number: mine.number, members, startStep: step, epoch, stepInEpoch,
         planMembers: stepInEpoch === 0 ? members : planOf(current, epoch),
+        admitted: { ...current.admitted, ...mine.admitted },
       };
       await own.setJson(keys.view(self), view);
       return view;

@@ -20,6 +20,8 @@ export const PEER_BASE_COMMANDS = [
   'auth', 'hello', 'ping', 'echo', 'quit', 'client|setname', 'client|getname', 'client|id',
   'get', 'set', 'setnx', 'getdel', 'mget', 'del', 'unlink', 'exists', 'type', 'incr', 'incrby',
   'expire', 'pexpire', 'ttl', 'pttl',
+  // the peer runtime: finding join requests, copying a donor's state into the peer's own keys
+  'scan', 'dump', 'restore',
 ] as const;
 
 export interface AclUser {
