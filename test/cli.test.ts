@@ -175,6 +175,7 @@ describe('spirt CLI (built package)', () => {
       [['--peers', '2.5'], /^spirt: --peers must be a whole number of at least 1, got 2\.5\n$/],
       [['--peers', '2', '--exchange', 'gossip'], /^spirt: --exchange must be sharded or all-to-all, got 'gossip'\n$/],
       [['--shard-policy', 'keep'], /^spirt: --shard-policy must be drop or redistribute, got 'keep'\n$/],
+      [['--rule', 'vote'], /^spirt: --rule must be mean, median, trimmed:K, krum:F or cclip:TAU, got 'vote'\n$/],
       [['--peers', '2', '--model', 'resnet'], /^spirt: --model must be mlp or cnn, got 'resnet'\n$/],
       [['--local', '--model', 'resnet'], /^spirt: --model must be mlp or cnn\n$/],
       [['--local', '--epoch', '3'], /^spirt: unknown option '--epoch' for 'spirt train' \(see spirt train --help\)\n$/],
