@@ -67,7 +67,8 @@ test('2 peers x 2 functions x batch 16 take the same steps as one process on the
     let worst = 0;
     for (let i = 0; i < params.length; i++) worst = Math.max(worst, Math.abs(params[i] - distributed[i]) / (1e-3 + Math.abs(params[i])));
     expect(worst).toBeLessThan(1e-4);
-    expect(Array.from(distributed.subarray(0, 64))).not.toEqual(Array.from(model.initParams(config.seed).subarray(0, 64)));
+    const initial = model.initParams(config.seed);
+    expect(distributed.filter((v, i) => v !== initial[i]).length).toBeGreaterThan(model.paramCount / 10);
   } finally {
     await group.stop();
   }

@@ -194,6 +194,15 @@ async function requestAdmission(config: RunConfig, id: number, members: RunConfi
 
 /** Runs the peer until the last epoch; resolves to its final state. */
 export async function runPeer(options: PeerOptions): Promise<PeerState> {
+  try {
+    return await runPeerUntilDone(options);
+  } finally {
+    // whatever happened, no connection keeps the process alive
+    await closeAllConnections();
+  }
+}
+
+async function runPeerUntilDone(options: PeerOptions): Promise<PeerState> {
   const { config, id } = options;
   const report = options.report ?? (() => undefined);
   await checkDatabase(config, id);
@@ -273,7 +282,6 @@ export async function runPeer(options: PeerOptions): Promise<PeerState> {
     return { ...last, digest };
   } finally {
     clearInterval(heartbeat);
-    await closeAllConnections();
   }
 }
 
