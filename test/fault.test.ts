@@ -71,7 +71,7 @@ test('a peer process paused past detection is excluded; when it resumes it finds
   const records = recordWaiter();
   const all: PeerRecord[] = [];
   const group = await startPeerGroup({
-    peers: 3, functions: 1, batch: 16, epochs: 2, trainLimit: 6000, testLimit: 1000, heartbeatMs: 200, digestEveryStep: true,
+    peers: 3, functions: 1, batch: 16, epochs: 2, trainLimit: 3600, testLimit: 1000, heartbeatMs: 200, digestEveryStep: true,
     onRecord: (r) => (all.push(r), records.feed(r)),
   });
   try {

@@ -6,7 +6,10 @@ import { ConnectOptions } from '../store/connect';
 import { TensorStore } from '../store/tensorStore';
 import { RawReply, RedisArg } from '../store/reply';
 
-/** Data connections carry whole gradients; control connections (heartbeats, views) must answer fast or count as silent. */
+/**
+ * Data connections carry whole gradients and everything a peer writes into its own database; control
+ * connections read other peers' heartbeats and views, and must answer fast or count as silent.
+ */
 export type Purpose = 'data' | 'control';
 
 const connections = new Map<string, Promise<TensorStore>>();
@@ -45,6 +48,8 @@ export function peerDb(url: string, purpose: Purpose, heartbeatMs: number): Prom
       connectTimeoutMs: purpose === 'control' ? Math.max(500, 2 * heartbeatMs) : Math.max(1000, 5 * heartbeatMs),
       commandTimeoutMs: purpose === 'control' ? Math.max(250, heartbeatMs) : Math.max(10_000, 50 * heartbeatMs),
       retries: purpose === 'control' ? 0 : 1,
+      // peers' ACL users may not run INFO, which ioredis's ready check sends
+      readyCheck: false,
     });
     connections.set(cacheKey, store);
     // a connection that failed is not reused: the next call connects again

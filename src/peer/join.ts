@@ -28,7 +28,7 @@ export function modelName(config: RunConfig): string {
  * for a member's id is a replacement: the joiner made sure the old incarnation's heartbeat lapsed.
  */
 export async function pendingJoins(config: RunConfig, self: number, view: View, paramCount: number): Promise<{ accepted: number[]; admitted: Record<number, string>; refused: Array<{ id: number; reason: string }> }> {
-  const db = await peerDb(addressOf(config, self).url, 'control', config.heartbeatMs);
+  const db = await peerDb(addressOf(config, self).url, 'data', config.heartbeatMs);
   const found: string[] = [];
   let cursor = '0';
   do {

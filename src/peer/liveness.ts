@@ -16,7 +16,7 @@ export interface Heartbeat {
 
 /** Publishes this peer's heartbeat (a key that lives HEARTBEAT_LAPSE intervals). */
 export async function beat(config: RunConfig, self: number, view: number, step: number): Promise<void> {
-  const db = await peerDb(addressOf(config, self).url, 'control', config.heartbeatMs);
+  const db = await peerDb(addressOf(config, self).url, 'data', config.heartbeatMs);
   const hb: Heartbeat = { peer: self, view, step, at: Date.now() };
   await db.setJson(keys.heartbeat(self), hb, HEARTBEAT_LAPSE * config.heartbeatMs);
 }

@@ -130,7 +130,7 @@ async function initialize(config: RunConfig, id: number): Promise<{ view: View; 
  */
 async function join(config: RunConfig, id: number): Promise<{ view: View; state: PeerState }> {
   const lapse = HEARTBEAT_LAPSE * config.heartbeatMs;
-  const own = await peerDb(addressOf(config, id).url, 'control', config.heartbeatMs);
+  const own = await peerDb(addressOf(config, id).url, 'data', config.heartbeatMs);
   // a newest view that still lists this id with a live heartbeat: another process is this peer
   const newest = async (): Promise<View | null> => {
     const views = await Promise.all(config.roster.filter((r) => r.id !== id).map((r) => inspect(config, r.id)));

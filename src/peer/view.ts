@@ -51,7 +51,7 @@ export interface ViewChangeInput {
 /** Runs the protocol to its end: resolves to the installed view, or throws OutOfViewError if this peer is not in it. */
 export async function agreeOnView(input: ViewChangeInput): Promise<View> {
   const { config, self, current } = input;
-  const own = await peerDb(addressOf(config, self).url, 'control', config.heartbeatMs);
+  const own = await peerDb(addressOf(config, self).url, 'data', config.heartbeatMs);
   let mine: Proposal = { number: current.number + 1, suspects: sorted(input.suspects), joiners: sorted(input.joiners), admitted: input.admitted, state: input.state, next: input.next };
   const deadline = Date.now() + Math.max(60_000, 300 * config.heartbeatMs);
   let written: Proposal | null = null;

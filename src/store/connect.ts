@@ -23,6 +23,8 @@ export interface ConnectOptions {
   retries?: number;
   /** TLS for this connection (also turned on by a rediss:// URL) */
   tls?: boolean | TlsOptions;
+  /** wait until the server has loaded its data (INFO persistence) before the first command (default true) */
+  readyCheck?: boolean;
   /** ACL user and password; they override those in the URL (redis://user:password@host:port) */
   username?: string;
   password?: string;
@@ -98,6 +100,7 @@ export async function connectIoredis(url: string, o: ConnectOptions = {}): Promi
   const client = new Redis({
     ...options,
     lazyConnect: true,
+    enableReadyCheck: o.readyCheck ?? true,
     connectTimeout: connectTimeoutMs === Infinity ? undefined : connectTimeoutMs,
     // 100, 200, 400 ... ms between attempts; null ends the client, rejecting whatever waits on it
     retryStrategy: (attempt) => (attempt <= retries ? Math.min(100 * 2 ** (attempt - 1), 2000) : null),
