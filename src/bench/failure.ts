@@ -129,6 +129,17 @@ export async function runFailureBench(o: FailureBenchOptions = {}): Promise<Fail
   };
   const onRecord = (record: TimedRecord) => {
     records.push(record);
+    // once every survivor finished, a replacement that is not a member yet can never be admitted
+    if (record.type === 'done' && kill) {
+      const finished = new Set(records.filter((r) => r.type === 'done').map((r) => r.peer));
+      const admitted = records.some((r) => r.type === 'view' && r.peer === s.kill && r.at > kill!.at && r.view.members.includes(s.kill));
+      if (!admitted && [...Array(s.peers).keys()].every((p) => p === s.kill || finished.has(p))) {
+        const joining = records.find((r) => r.type === 'joining' && r.peer === s.kill && r.at > kill!.at);
+        failKill(new PeerSetupError('ERR_RUN_OVER', `the run ended ${((record.at - kill.at) / 1000).toFixed(1)} s after the kill, before the replacement of peer ${s.kill} ` +
+          `rejoined (${joining ? `it asked to join ${((joining.receivedAt - kill.at) / 1000).toFixed(1)} s after the kill` : 'it had not even asked to join'}): ` +
+          'give it more time (--epochs, --train-limit) or kill earlier (--at-epoch, --kill-at)'));
+      }
+    }
     if (record.type === 'ready' && record.peer === 0 && !record.joined) log(`${s.peers} peers ready: ${record.stepsPerEpoch} steps per epoch`);
     if (record.type === 'epoch' && record.peer === Math.min(...[...Array(s.peers).keys()].filter((p) => p !== s.kill))) {
       log(`epoch ${record.epoch + 1}: test accuracy ${(record.accuracy * 100).toFixed(2)}% (${record.seconds.toFixed(1)} s)`);

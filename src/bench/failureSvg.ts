@@ -32,7 +32,7 @@ export function failureSvg(r: FailureBenchResult): string {
     { label: 'detection (a survivor starts a view change)', at: t.detection?.at, color: '#ff7f0e', dash: '4 2', width: 1.5 },
     { label: `view ${t.viewChange?.view ?? '?'} installed without peer ${t.kill.peer}`, at: t.viewChange?.at, color: '#9467bd', dash: '4 2', width: 1.5 },
     { label: 'replacement loaded, asks to join', at: t.replacement?.joiningAt, color: '#7f7f7f', dash: '1 2', width: 1.5 },
-    { label: `view ${t.replacement?.view ?? '?'} admits it`, at: t.replacement?.admittedAt, color: '#17becf', dash: '4 2', width: 1.5 },
+    { label: `view ${t.replacement?.view ?? '?'} admits it`, at: t.replacement?.admittedFirstAt, color: '#17becf', dash: '4 2', width: 1.5 },
     { label: 'replacement ready (state copied, digest verified)', at: t.replacement?.readyAt, color: '#2ca02c', dash: '4 2', width: 1.5 },
     { label: `back to full speed (<= ${s.factor}x pre-failure step time)`, at: t.fullSpeed?.at, color: '#006400', dash: '', width: 2 },
   ];

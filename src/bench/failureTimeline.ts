@@ -37,11 +37,11 @@ export interface RecoveryPhases {
   detectionMs: number | null;
   /** -> every survivor installed the view without the victim */
   viewChangeMs: number | null;
-  /** -> every survivor installed the view that admits the replacement (the survivors train without it meanwhile) */
+  /** -> a survivor installed the view that admits the replacement (the survivors train without it meanwhile) */
   degradedMs: number | null;
   /** -> the replacement copied parameters and optimizer state from a donor and verified the digest */
   stateCopyMs: number | null;
-  /** -> the first of FULL_SPEED_RUN consecutive steps within the factor of the pre-failure median */
+  /** -> the first full-membership step within the factor of the pre-failure median, with the median of it and the next FULL_SPEED_RUN - 1 steps within it too */
   backToFullSpeedMs: number | null;
   recoveryMs: number | null;
 }
@@ -65,9 +65,9 @@ export interface FailureTimeline {
     joiningAt: number | null;
     /** kill -> joining: process start, data and model loading */
     restartMs: number | null;
-    /** the view that admits it, as its survivors installed it */
+    /** the view that admits it: installed by the first survivor, by every survivor */
     view: number; startStep: number; admittedFirstAt: number; admittedAt: number;
-    /** joining -> admitted */
+    /** joining -> the first survivor admitted it (the replacement sees the view from then on) */
     admissionMs: number | null;
     /** it installed the view with its copied state */
     readyAt: number;
@@ -88,7 +88,7 @@ export interface FailureTimeline {
   steps: GlobalStep[];
 }
 
-/** Consecutive steps that must all be within the factor for the group to count as back at full speed. */
+/** Back at full speed: a step within the factor, and the median of it and the steps after it (this many in all) within it too (one slow step on a shared machine does not hold the mark back, one fast step does not set it). */
 export const FULL_SPEED_RUN = 3;
 
 const timeOf = (r: TimedRecord) => ('at' in r ? r.at : r.receivedAt);
@@ -150,21 +150,19 @@ export function failureTimeline(records: readonly TimedRecord[], kill: Kill, o: 
   const replacement = admitted && ready ? {
     joiningAt, restartMs: between(kill.at, joiningAt),
     view: admitted.view.number, startStep: admitted.view.startStep, admittedFirstAt: admitted.firstAt, admittedAt: admitted.at,
-    admissionMs: between(joiningAt, admitted.at), readyAt: ready.at,
+    admissionMs: between(joiningAt, admitted.firstAt), readyAt: ready.at,
   } : null;
 
-  // back to full speed: FULL_SPEED_RUN consecutive full-membership steps after the replacement is ready, each
-  // within the factor of the baseline (fewer if the run ends first, but at least one)
+  // back to full speed: after the replacement is ready, a full-membership step within the factor of the
+  // baseline whose window of FULL_SPEED_RUN steps (fewer if the run ends first) has its median within it too
   let fullSpeed: FailureTimeline['fullSpeed'] = null;
   if (replacement && thresholdMs !== null) {
     const candidates = steps.filter((s) => s.at > replacement.readyAt && s.members.length === o.peers && timed(s));
-    for (let i = 0; i < candidates.length && !fullSpeed; i++) {
-      const run = candidates.slice(i, i + FULL_SPEED_RUN);
-      if (run.every((s) => s.ms! <= thresholdMs)) fullSpeed = { at: candidates[i].at, step: candidates[i].step, stepMs: candidates[i].ms! };
-    }
+    const i = candidates.findIndex((s, k) => s.ms! <= thresholdMs && median(candidates.slice(k, k + FULL_SPEED_RUN).map((c) => c.ms!)) <= thresholdMs);
+    if (i >= 0) fullSpeed = { at: candidates[i].at, step: candidates[i].step, stepMs: candidates[i].ms! };
   }
 
-  const degraded = viewChange && replacement ? steps.filter((s) => s.at > viewChange.at && s.at <= replacement.admittedAt && timed(s)).map((s) => s.ms!) : [];
+  const degraded = viewChange && replacement ? steps.filter((s) => s.at > viewChange.at && s.at <= replacement.admittedFirstAt && timed(s)).map((s) => s.ms!) : [];
   const recovered = fullSpeed ? steps.filter((s) => s.at >= fullSpeed!.at && s.members.length === o.peers && timed(s)).map((s) => s.ms!) : [];
   const lastBefore = (t: number) => [...steps].reverse().find((s) => s.at <= t) ?? null;
   const firstAfter = (t: number) => steps.find((s) => s.at > t) ?? null;
@@ -174,8 +172,8 @@ export function failureTimeline(records: readonly TimedRecord[], kill: Kill, o: 
   const phases: RecoveryPhases = {
     detectionMs: detection?.afterKillMs ?? null,
     viewChangeMs: between(detection?.at, viewChange?.at),
-    degradedMs: between(viewChange?.at, replacement?.admittedAt),
-    stateCopyMs: between(replacement?.admittedAt, replacement?.readyAt),
+    degradedMs: between(viewChange?.at, replacement?.admittedFirstAt),
+    stateCopyMs: between(replacement?.admittedFirstAt, replacement?.readyAt),
     backToFullSpeedMs: between(replacement?.readyAt, fullSpeed?.at),
     recoveryMs: between(kill.at, fullSpeed?.at),
   };
