@@ -34,7 +34,7 @@ describe('spirt CLI (built package)', () => {
       const r = run([flag]);
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/^usage: spirt <command>/);
-      for (const command of ['module-path', 'redis', 'bench', 'train']) expect(r.stdout).toMatch(new RegExp(`\\n  ${command} +\\S`));
+      for (const command of ['module-path', 'redis', 'bench', 'train', 'asl', 'layer']) expect(r.stdout).toMatch(new RegExp(`\\n  ${command} +\\S`));
     }
     const none = run([]);
     expect(none.status).toBe(1);
@@ -50,7 +50,7 @@ describe('spirt CLI (built package)', () => {
     expect(r.stdout).toBe(`${packageJson.version}\n`);
   });
 
-  test.each(['module-path', 'redis', 'bench', 'bench averaging', 'train'])('spirt %s --help (and spirt help) show its usage', (name) => {
+  test.each(['module-path', 'redis', 'bench', 'bench averaging', 'train', 'asl', 'asl export'])('spirt %s --help (and spirt help) show its usage', (name) => {
     const command = name.split(' ');
     for (const args of [[...command, '--help'], [...command, '-h'], ...(command.length === 1 ? [['help', ...command]] : [])]) {
       const r = run(args);
@@ -166,15 +166,27 @@ describe('spirt CLI (built package)', () => {
     expect(r.stderr).toMatch(/epoch 1\/1 100% loss/);
   });
 
-  test('train refuses what it cannot do', () => {
-    const noLocal = spawnSync(process.execPath, [cli, 'train', '--model', 'mlp'], { encoding: 'utf8' });
-    expect(noLocal.status).toBe(1);
-    expect(noLocal.stderr).toMatch(/only --local training/);
-    const badModel = spawnSync(process.execPath, [cli, 'train', '--local', '--model', 'resnet'], { encoding: 'utf8' });
-    expect(badModel.stderr).toMatch(/--model must be mlp or cnn/);
-    const typo = spawnSync(process.execPath, [cli, 'train', '--local', '--epoch', '3'], { encoding: 'utf8' });
-    expect(typo.status).toBe(1);
-    expect(typo.stderr).toMatch(/unknown option '--epoch' for 'spirt train' \(see spirt train --help\)/);
+  test('train refuses what it cannot do before it starts any server', () => {
+    // a redis-server that cannot start: a refusal that came after starting one would name it instead
+    const train = (args: string[]) => spawnSync(process.execPath, [cli, 'train', ...args],
+      { encoding: 'utf8', timeout: 30_000, env: { ...process.env, SPIRT_REDIS_SERVER: path.join(os.tmpdir(), 'no-such-dir', 'redis-server') } });
+    for (const [args, message] of [
+      [['--peers', '0'], /^spirt: --peers must be a whole number of at least 1, got 0\n$/],
+      [['--peers', '2.5'], /^spirt: --peers must be a whole number of at least 1, got 2\.5\n$/],
+      [['--peers', '2', '--exchange', 'gossip'], /^spirt: --exchange must be sharded or all-to-all, got 'gossip'\n$/],
+      [['--shard-policy', 'keep'], /^spirt: --shard-policy must be drop or redistribute, got 'keep'\n$/],
+      [['--rule', 'vote'], /^spirt: --rule must be mean, median, trimmed:K, krum:F or cclip:TAU, got 'vote'\n$/],
+      [['--peers', '2', '--model', 'resnet'], /^spirt: --model must be mlp or cnn, got 'resnet'\n$/],
+      [['--local', '--model', 'resnet'], /^spirt: --model must be mlp or cnn\n$/],
+      [['--local', '--epoch', '3'], /^spirt: unknown option '--epoch' for 'spirt train' \(see spirt train --help\)\n$/],
+    ] as const) {
+      const r = train([...args]);
+      expect(r.stderr).toMatch(message);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+    }
+    // the same environment does reach the launcher once the options are valid
+    expect(train(['--peers', '1', '--epochs', '1']).stderr).toMatch(/SPIRT_REDIS_SERVER=.*no-such-dir\/redis-server does not exist/);
   });
 
   test('bench averaging runs all three strategies on a private Redis and writes JSON and SVG to ./spirt-bench', () => {

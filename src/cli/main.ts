@@ -1,6 +1,7 @@
 // `npx spirt <command>`: the package's command line. One file per command in this folder, listed in
 // COMMANDS; each imports what is heavy (the benchmark, the native engine) only when it runs.
 import { SpirtError } from '../errors';
+import { aslCommand } from './asl';
 import { spirtVersion } from '../version';
 import { benchCommand } from './bench';
 import { CliCommand, commandList } from './command';
@@ -10,7 +11,7 @@ import { modulePathCommand } from './modulePath';
 import { redisCommand } from './redis';
 import { trainCommand } from './train';
 
-const COMMANDS: readonly CliCommand[] = [modulePathCommand, redisCommand, benchCommand, trainCommand, peerCommand, layerCommand];
+const COMMANDS: readonly CliCommand[] = [modulePathCommand, redisCommand, benchCommand, trainCommand, peerCommand, aslCommand, layerCommand];
 
 const USAGE = `usage: spirt <command> [options]      (spirt <command> --help lists its options)
 

@@ -50,6 +50,13 @@ type Values = { [K in keyof typeof TRAINING_OPTIONS]?: (typeof TRAINING_OPTIONS)
 export function trainingOptions(v: Values): Omit<RunOptions, 'urls'> {
   const model = v['model-module'] ? { module: v['model-module'] } : (v.model ?? 'mlp');
   if (typeof model === 'string' && model !== 'mlp' && model !== 'cnn') throw new ArgumentError('ERR_ARGUMENT', `--model must be mlp or cnn, got '${model}'`);
+  // refused here, before any server or peer is started for the run
+  if (v.exchange !== undefined && v.exchange !== 'sharded' && v.exchange !== 'all-to-all') {
+    throw new ArgumentError('ERR_ARGUMENT', `--exchange must be sharded or all-to-all, got '${v.exchange}'`);
+  }
+  if (v['shard-policy'] !== undefined && v['shard-policy'] !== 'drop' && v['shard-policy'] !== 'redistribute') {
+    throw new ArgumentError('ERR_ARGUMENT', `--shard-policy must be drop or redistribute, got '${v['shard-policy']}'`);
+  }
   const n = (name: keyof Values) => numberOption(v[name] as string | undefined, name);
   return {
     model: model as RunOptions['model'],
