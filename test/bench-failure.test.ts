@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { FailureBenchResult } from '../src/bench/failure';
 import { FULL_SPEED_RUN, TimedRecord, failureTimeline } from '../src/bench/failureTimeline';
 import type { View } from '../src/peer/protocol';
+import { writeNoAddonPreload } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const cli = path.join(root, 'bin', 'spirt.js');
@@ -129,6 +130,33 @@ function expectRecovered(r: FailureBenchResult, peers: number, victim: number): 
 }
 
 describe('spirt bench failure', () => {
+  test('refuses bad options before any work, and its help and refusals never load the native addon', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spirt-bench-failure-'));
+    const preload = writeNoAddonPreload(dir);
+    const run = (...args: string[]) => spawnSync(process.execPath, ['-r', preload, cli, 'bench', 'failure', ...args], { encoding: 'utf8', cwd: dir });
+    try {
+      const help = run('--help');
+      expect({ status: help.status, stderr: help.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(help.stdout).toMatch(/^usage: spirt bench failure \[options\]\n[\s\S]*--at-epoch N +the epoch it is killed in, counted from 1 \(default 2\)/);
+      for (const [args, message] of [
+        [['--kill', '4'], /--kill: 4 is not a peer id \(0 to 3\)/],
+        [['--peers', '1', '--kill', '0'], /--peers: 1 is not a whole number of at least 2/],
+        [['--at-epoch', '3', '--epochs', '2'], /--epochs 2: the run ends before epoch 3, in which the peer is killed/],
+        [['--at-epoch', '0'], /--at-epoch: 0 is not a whole number of at least 1/],
+        [['--kill-at', '1'], /--kill-at: 1 is not a fraction in \[0, 1\)/],
+        [['--factor', '1'], /--factor: 1 must be above 1/],
+        [['--heartbeat-ms', 'soon'], /--heartbeat-ms: 'soon' is not a number/],
+        [['--kil', '3'], /unknown option '--kil' for 'spirt failure'/],
+      ] as const) {
+        const r = run(...args);
+        expect({ args, status: r.status, stderr: r.stderr }).toEqual({ args, status: 1, stderr: expect.stringMatching(message) });
+      }
+      expect(fs.existsSync(path.join(dir, 'spirt-bench'))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('kill -9 of peer 3 of 4 in epoch 2: detected within 3 intervals, replaced, back to full speed; JSON, report and SVG agree', () => {
     const { result: r, stdout, svg } = runBench(['--train-limit', '6000', '--epochs', '4']);
     expect(r.settings).toMatchObject({ peers: 4, kill: 3, atEpoch: 2, epochs: 4, heartbeatMs: HEARTBEAT_MS, killServer: false, factor: 1.5 });
@@ -146,10 +174,10 @@ describe('spirt bench failure', () => {
     expect(stdout).toContain(`detection        ${(r.timeline.phases.detectionMs! / 1000).toFixed(2)} s = ${r.timeline.detection!.intervals.toFixed(2)} heartbeat intervals after the kill (goal <= 3: met)`);
     expect(stdout).toContain(`recovery         ${(r.timeline.phases.recoveryMs! / 1000).toFixed(2)} s from the kill to full speed`);
     expect(stdout).toContain('every peer finished bit-identical, no step applied twice or skipped');
-    // the graph: a lane per peer, a tick per applied step, the kill's cross, every mark in the legend
+    // the graph: a lane per peer, the whole run's overview with a tick per applied step, every mark in the legend
     expect(svg.startsWith('<svg') && svg.trimEnd().endsWith('</svg>')).toBe(true);
     for (let p = 0; p < 4; p++) expect(svg).toContain(`>peer ${p}</text>`);
-    const ticks = svg.match(/<line [^>]*y1="[\d.]+" y2="[\d.]+" stroke="#(1f77b4|ff7f0e)"\/>/g) ?? [];
+    const ticks = svg.match(/stroke="#(1f77b4|ff7f0e)" stroke-width="0\.6"\/>/g) ?? [];
     expect(ticks).toHaveLength(r.lanes.reduce((a, l) => a + l.steps.length, 0));
     for (const label of ['failure: peer 3 killed', 'detection', 'installed without peer 3', 'asks to join', 'admits it', 'replacement ready', 'back to full speed']) expect(svg).toContain(label);
   }, 150_000);
