@@ -36,3 +36,21 @@ export const SCALING_BENCH_DEFAULTS = {
   baselineSteps: 1,
   outDir: 'spirt-bench',
 } as const;
+
+export const FAILURE_BENCH_DEFAULTS = {
+  /** SPIRT's recovery graph: 4 peers, one fails during the second epoch (1-based) and is replaced */
+  peers: 4,
+  kill: 3,
+  atEpoch: 2,
+  /** halfway through that epoch's steps */
+  killAt: 0.5,
+  /** the runtime's default interval */
+  heartbeatMs: 1000,
+  functions: 2,
+  batch: 64,
+  testLimit: 10_000,
+  /** a step within 1.5x the pre-failure median is at full speed */
+  factor: 1.5,
+  timeoutS: 900,
+  outDir: 'spirt-bench',
+} as const;

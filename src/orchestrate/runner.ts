@@ -46,11 +46,14 @@ export function epochMachine(): InstanceType<StateMachineClass> {
 
 /** Each time a task state finishes: its name, how long it took, and its output. */
 export type StateListener = (state: string, ms: number, output: unknown) => void;
+/** Each time a task state starts: its name and its input. */
+export type StateEntryListener = (state: string, input: unknown) => void;
 
 /** Runs the epoch's state machine from `input` to its end; resolves to the last state's output. */
-export async function runEpoch(input: StepEvent, onState?: StateListener): Promise<StepEvent> {
+export async function runEpoch(input: StepEvent, onState?: StateListener, onEnter?: StateEntryListener): Promise<StepEvent> {
   const machine = epochMachine();
   const timed = <I, O>(name: string, fn: (event: I) => Promise<O>) => async (event: unknown) => {
+    onEnter?.(name, event);
     const t0 = performance.now();
     const out = await fn(event as I).catch((e: Error) => {
       if (process.env.SPIRT_DEBUG) process.stderr.write(`[${(event as StepEvent).peer}] ${name}: ${e.name}: ${e.message}\n`);

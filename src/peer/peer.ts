@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import { OutOfViewError, PeerSetupError, RedisConnectionError, TensorCommandError } from '../errors';
 import { StepEvent } from '../functions/event';
+import type { RecoverEvent } from '../functions/recover';
 import { VerifyStats, parseVerifyStats } from '../security/signing';
 import { epochMachine, runEpoch } from '../orchestrate/runner';
 import { closeAllConnections, peerDb } from './db';
@@ -20,6 +21,10 @@ export type PeerRecord =
   | { type: 'view'; peer: number; view: View; at: number }
   | { type: 'epoch'; peer: number; epoch: number; accuracy: number; loss: number; seconds: number; at: number; verification: VerifyStats | null }
   | { type: 'rejoin'; peer: number; reason: string; at: number }
+  /** a view change starts: the state machine entered Recover, caught from `error` (what this peer detected) */
+  | { type: 'recover'; peer: number; view: number; error: string; cause: string; at: number }
+  /** a (re)starting peer has loaded its data and model and asks the members to admit it */
+  | { type: 'joining'; peer: number; at: number }
   | { type: 'done'; peer: number; digest: string; step: number; view: number; at: number };
 
 /** Milliseconds of one step, by phase. */
@@ -210,6 +215,7 @@ async function runPeerUntilDone(options: PeerOptions): Promise<PeerState> {
   datasetFor(config);
   await modelFor(config);
   epochMachine();
+  if (options.join) report({ type: 'joining', peer: id, at: Date.now() });
   let { view, state } = options.join ? await join(config, id) : await initialize(config, id);
   let position = { step: view.startStep, epoch: view.epoch, stepInEpoch: view.stepInEpoch };
   let current = { view: view.number, step: position.step };
@@ -255,6 +261,10 @@ async function runPeerUntilDone(options: PeerOptions): Promise<PeerState> {
             current = { view: view.number, step: event.position.step };
             report({ type: 'view', peer: id, view, at: Date.now() });
           }
+        }, (name, input) => {
+          if (name !== 'Recover') return;
+          const { error } = input as RecoverEvent;
+          report({ type: 'recover', peer: id, view: view.number, error: error?.Error ?? '', cause: (error?.Cause ?? '').slice(0, 300), at: Date.now() });
         });
       } catch (e) {
         if (!(e instanceof OutOfViewError)) throw e;
