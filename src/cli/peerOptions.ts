@@ -35,7 +35,7 @@ export const TRAINING_HELP = `  --model NAME          mlp or cnn (default mlp)
   --exchange S          sharded (reduce-scatter + all-gather, default) or all-to-all (SPIRT's pull)
   --shard-policy P      a failed peer's data: drop (default) or redistribute among survivors
                         from the next epoch
-  --heartbeat-ms N      heartbeat interval; 2.75 silent intervals declare a peer failed (default 1000)
+  --heartbeat-ms N      heartbeat interval; 2.5 silent intervals declare a peer failed (default 1000)
   --data DIR            the Fashion-MNIST IDX files (default $SPIRT_FASHION_MNIST_DIR or
                         /usr/share/datasets/fashion-mnist)
   --train-limit N       train on the first N samples only; --test-limit N likewise

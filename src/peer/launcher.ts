@@ -199,6 +199,11 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
     });
     child.on('exit', (code, signal) => {
       if (stopping || finished.has(id) || h.process !== child) return;
+      // once a peer finished the run, a replacement could only find it over: the others end it
+      if (finished.size > 0) {
+        if (allLiveFinished()) finish();
+        return;
+      }
       if (options.respawn) {
         respawns.set(id, (respawns.get(id) ?? 0) + 1);
         setTimeout(() => void relaunch(id), 50);
@@ -213,10 +218,11 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
     if (h.redis && !(await serverAlive(h))) await restartServer(id);
     launch(id, true);
   };
+  // a killed server stays a zombie until its launcher reaps it: look at its state, not only at its pid
   const serverAlive = async (h: PeerHandle) => {
     try {
-      process.kill(h.redis!.pid, 0);
-      return true;
+      const stat = fs.readFileSync(`/proc/${h.redis!.pid}/stat`, 'utf8');
+      return !/^\d+ \(.*\) [ZX]/.test(stat);
     } catch {
       return false;
     }

@@ -95,7 +95,7 @@ export interface PeerState {
 }
 
 /** A peer silent for this many heartbeat intervals is declared failed (the heartbeat key's TTL). */
-export const HEARTBEAT_LAPSE = 2.75;
+export const HEARTBEAT_LAPSE = 2.5;
 
 /**
  * A tensor's version for (global step, view): views advance within a step when membership changes, so a

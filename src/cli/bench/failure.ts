@@ -22,7 +22,7 @@ options:
   --kill-at F        how far into that epoch, as a fraction of its steps (default ${D.killAt})
   --kill-server      kill its redis-server too (restarted from its append-only file)
   --epochs N         epochs of the run (default: --at-epoch + 1)
-  --heartbeat-ms N   heartbeat interval; silent for 2.75 intervals = failed (default ${D.heartbeatMs})
+  --heartbeat-ms N   heartbeat interval; silent for 2.5 intervals = failed (default ${D.heartbeatMs})
   --functions N      gradient functions per peer (default ${D.functions})
   --batch N          minibatch per function (default ${D.batch})
   --train-limit N    train on the first N Fashion-MNIST samples (default: all 60000)
