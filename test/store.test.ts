@@ -71,7 +71,7 @@ describe.each<Kind>(['ioredis', 'node-redis'])('TensorStore over %s', (kind) => 
       expect(back!.dtype).toBe(t.dtype);
       expect(back!.shape).toEqual(t.shape);
       expect(Array.from(back!.data)).toEqual(Array.from(t.data));
-      expect(await store.meta(k(t.dtype))).toEqual({ dtype: t.dtype, shape: t.shape });
+      expect(await store.meta(k(t.dtype))).toEqual({ dtype: t.dtype, shape: t.shape, version: 0 });
     }
     expect(await store.get(k('missing'))).toBeNull();
     expect(await store.meta(k('missing'))).toBeNull();
@@ -101,7 +101,7 @@ describe.each<Kind>(['ioredis', 'node-redis'])('TensorStore over %s', (kind) => 
     await store.command('DEL', k('acc'));
     expect(await store.accum(k('acc'), k('g0'))).toBe(1);
     expect(await store.accum(k('acc'), k('g1'), 3)).toBe(2);
-    expect(await store.meta(k('acc'))).toEqual({ dtype: 'float32', shape: [n], accumulator: { count: 2, weightSum: 4 } });
+    expect(await store.meta(k('acc'))).toEqual({ dtype: 'float32', shape: [n], accumulator: { count: 2, weightSum: 4 }, version: 0 });
     const wmean = ref.weightedSum([g[0], g[1]], [0.25, 0.75], new Float32Array(n));
     expectClose((await store.get(k('acc'), { mean: true }))!.data as Float32Array, wmean, 1e-6, 1e-6);
 
@@ -156,12 +156,12 @@ describe.each<Kind>(['ioredis', 'node-redis'])('TensorStore over %s', (kind) => 
     const typedMeta: TensorMeta | null | Error = meta;
     // @ts-expect-error a getBlob result is a Buffer, null or an Error, not a tensor
     const notATensor: Tensor = blob;
-    expect([typedMeta, notATensor]).toEqual([{ dtype: 'float32', shape: [2] }, blob]);
+    expect([typedMeta, notATensor]).toEqual([{ dtype: 'float32', shape: [2], version: 0 }, blob]);
   });
 
   test('every command of the table is a method of both the store and the pipeline', async () => {
     const names = Object.keys(COMMANDS);
-    expect(names.sort()).toEqual(['accum', 'adam', 'agg', 'avg', 'get', 'getBlob', 'meta', 'set', 'setEncoded', 'sgd']);
+    expect(names.sort()).toEqual(['accum', 'adam', 'agg', 'avg', 'get', 'getBlob', 'meta', 'set', 'setEncoded', 'setSigned', 'sgd']);
     const p = store.pipeline();
     for (const name of names) {
       expect(typeof (store as unknown as Record<string, unknown>)[name]).toBe('function');

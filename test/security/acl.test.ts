@@ -162,12 +162,16 @@ test('peer commands: string basics on its own keys; other peers\' keys, admin an
   expect(await peer1.set(k('beat'), '1', 'PX', 5000)).toBe('OK');
   expect(await peer1.get(k('beat'))).toBe('1');
   expect(await peer1.exists('{peer2}:pub:x')).toBe(1);
+  // SCAN (join requests are found by it) lists key names only; reading them is still by key pattern
+  expect(((await peer1.call('SCAN', '0', 'MATCH', '{peer2}:*', 'COUNT', '1000')) as [string, string[]])[1]).toContain('{peer2}:pub:x');
   const digest = await admin.call('DEBUG', 'DIGEST');
   const refused: string[][] = [
     ['SET', '{peer2}:beat', '1'], ['GET', '{peer2}:x'], ['DEL', '{peer2}:pub:x'], ['SET', '{peer2}:pub:x', '1'],
     ['FLUSHALL'], ['FLUSHDB'], ['KEYS', '*'], ['CONFIG', 'GET', 'dir'], ['DEBUG', 'DIGEST'], ['ACL', 'LIST'],
     ['MIGRATE', '127.0.0.1', '1', k('p'), '0', '10'], ['EVAL', 'return 1', '0'], ['SHUTDOWN'], ['MODULE', 'LIST'],
-    ['INFO'], ['MONITOR'], ['SCAN', '0'], ['RENAME', k('p'), '{peer2}:p'], ['COPY', k('p'), '{peer2}:p'],
+    ['INFO'], ['MONITOR'], ['RENAME', k('p'), '{peer2}:p'], ['COPY', k('p'), '{peer2}:p'],
+    // the peer runtime's state copy: DUMP of what others did not publish, RESTORE into others' keys
+    ['DUMP', '{peer2}:x'], ['RESTORE', '{peer2}:y', '0', 'x'],
   ];
   for (const args of refused) {
     expect({ args, reply: await errorOf(peer1.call(args[0], ...args.slice(1))) }).toEqual({ args, reply: expect.stringMatching(/^NOPERM/) });
