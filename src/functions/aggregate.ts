@@ -21,7 +21,8 @@ export async function aggregate(event: StepEvent): Promise<StepEvent> {
     const bytes = await own.getBlob(keys.aggregatedShard(peer));
     if (!bytes) throw new Error(`the aggregate of shard ${peer} vanished`);
     await Promise.all(view.members.filter((m) => m !== peer).map(async (m) => {
-      bytesSent += await sendGradient(config, peer, m, keys.aggregatedShard(peer), bytes, view, position);
+      const sent = await sendGradient(config, peer, m, keys.aggregatedShard(peer), bytes, view, position);
+      bytesSent += sent;
     }));
   } else {
     const sources = view.members.map((m) => (m === peer ? keys.localGradient(peer) : inbound(config, keys.published(m))));

@@ -21,13 +21,15 @@ export async function exchange(event: ExchangeEvent): Promise<StepEvent> {
     await Promise.all(others.map(async (q) => {
       const bytes = await own.getBlob(keys.shard(peer, q));
       if (!bytes) throw new Error(`shard ${q} of peer ${peer} vanished`);
-      bytesSent += await sendGradient(config, peer, q, keys.shard(peer, q), bytes, view, position);
+      const sent = await sendGradient(config, peer, q, keys.shard(peer, q), bytes, view, position);
+      bytesSent += sent;
     }));
   } else {
     const bytes = await own.getBlob(keys.localGradient(peer));
     if (!bytes) throw new Error(`the local gradient of peer ${peer} vanished`);
     await Promise.all(others.map(async (q) => {
-      bytesSent += await sendGradient(config, peer, q, keys.published(peer), bytes, view, position);
+      const sent = await sendGradient(config, peer, q, keys.published(peer), bytes, view, position);
+      bytesSent += sent;
     }));
   }
   const { gradients, ...rest } = event;
