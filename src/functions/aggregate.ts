@@ -3,7 +3,7 @@
 // aggregate to every member (all-gather, another (P-1)/P). All-to-all: every peer aggregates the whole
 // gradient itself, from the same inputs in the same order, so all get the same bytes.
 import { PeerDb, peerDb } from '../peer/db';
-import { sendGradient } from '../peer/transfer';
+import { sendGradient, signedMessage } from '../peer/transfer';
 import { waitGuarded } from '../peer/liveness';
 import { RunConfig, addressOf, inbound, keys, version } from '../peer/protocol';
 import { StepEvent } from './event';
@@ -20,12 +20,13 @@ export async function aggregate(event: StepEvent): Promise<StepEvent> {
     await combine(config, own, keys.aggregatedShard(peer), parts, ver);
     const bytes = await own.getBlob(keys.aggregatedShard(peer));
     if (!bytes) throw new Error(`the aggregate of shard ${peer} vanished`);
+    const message = config.sign ? signedMessage(config, peer, bytes, view, position) : undefined;
     await Promise.all(view.members.filter((m) => m !== peer).map(async (m) => {
-      const sent = await sendGradient(config, peer, m, keys.aggregatedShard(peer), bytes, view, position);
+      const sent = await sendGradient(config, peer, m, keys.aggregatedShard(peer), bytes, view, position, message);
       bytesSent += sent;
     }));
   } else {
-    const sources = view.members.map((m) => (m === peer ? keys.localGradient(peer) : inbound(config, keys.published(m))));
+    const sources = view.members.map((m) => (m === peer ? keys.localGradient(peer) : inbound(config, keys.published(m, position.step))));
     waitMs = await waitGuarded(config, peer, view, sources.filter((_, i) => view.members[i] !== peer), ver);
     await combine(config, own, keys.update(peer), sources, ver);
   }

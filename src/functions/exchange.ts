@@ -3,7 +3,7 @@
 // (P-1)/P leaves the peer. All-to-all (SPIRT's scheme): the whole mean goes to every other member.
 import { attack } from '../peer/byzantine';
 import { peerDb } from '../peer/db';
-import { sendGradient } from '../peer/transfer';
+import { sendGradient, signedMessage } from '../peer/transfer';
 import { addressOf, keys, version } from '../peer/protocol';
 import { ExchangeEvent, StepEvent } from './event';
 
@@ -27,8 +27,9 @@ export async function exchange(event: ExchangeEvent): Promise<StepEvent> {
   } else {
     const bytes = await own.getBlob(keys.localGradient(peer));
     if (!bytes) throw new Error(`the local gradient of peer ${peer} vanished`);
+    const message = config.sign ? signedMessage(config, peer, bytes, view, position) : undefined;
     await Promise.all(others.map(async (q) => {
-      const sent = await sendGradient(config, peer, q, keys.published(peer), bytes, view, position);
+      const sent = await sendGradient(config, peer, q, keys.published(peer, position.step), bytes, view, position, message);
       bytesSent += sent;
     }));
   }

@@ -137,8 +137,11 @@ export const keys = {
   shard: (i: number, q: number) => `${tag(i)}:shard:${q}`,
   /** sharded exchange: owner q's aggregate of shard q, in every member's db */
   aggregatedShard: (q: number) => `${tag(q)}:agg`,
-  /** all-to-all exchange: i's local gradient copied into every member's db */
-  published: (i: number) => `${tag(i)}:published`,
+  /**
+   * all-to-all exchange: i's local gradient copied into every member's db, in one of two slots by step
+   * parity: a peer that finished step s may send step s+1's before a slower peer aggregated step s
+   */
+  published: (i: number, step: number) => `${tag(i)}:published:${step % 2}`,
   /** the aggregated gradient i applies, in i's db */
   update: (i: number) => `${tag(i)}:update`,
   /** a join request, written by joiner i into every member's db */

@@ -20,8 +20,20 @@ export function identityOf(peer: number): Identity {
   return id;
 }
 
-/** Copies `bytes` (float32) from peer `from` into peer `to`'s database as `key` (one of `from`'s keys). */
-export async function sendGradient(config: RunConfig, from: number, to: number, key: string, bytes: Buffer, view: View, position: Position): Promise<number> {
+/** The GradientMessage of `bytes` (float32) from peer `from` at this step, signed with its identity. */
+export function signedMessage(config: RunConfig, from: number, bytes: Buffer, view: View, position: Position): Uint8Array {
+  const data = asFloat32(bytes);
+  return encodeSignedGradient({
+    epoch: position.epoch, step: position.step, view: view.number, numBatches: config.functions,
+    tensor: { dtype: 'float32', shape: [data.length], data },
+  }, identityOf(from));
+}
+
+/**
+ * Copies `bytes` (float32) from peer `from` into peer `to`'s database as `key` (one of `from`'s keys); with
+ * signing, as `message` (signedMessage of the same bytes: signed once, sent to every receiver).
+ */
+export async function sendGradient(config: RunConfig, from: number, to: number, key: string, bytes: Buffer, view: View, position: Position, message?: Uint8Array): Promise<number> {
   const ver = version(position.step, view.number);
   await onPeer(addressOf(config, to).url, to, config.heartbeatMs, async (target) => {
     // a peer that was excluded while it was cut off (paused, partitioned) finds out here, before it publishes
@@ -30,12 +42,7 @@ export async function sendGradient(config: RunConfig, from: number, to: number, 
       throw new OutOfViewError('ERR_STALE_PEER', `peer ${from} of view ${view.number} cannot publish into peer ${to}'s view ${theirs.number} (${theirs.members.join(', ')}): it must rejoin`);
     }
     if (!config.sign) return target.setFloat32(key, bytes, ver);
-    const data = asFloat32(bytes);
-    const message = encodeSignedGradient({
-      epoch: position.epoch, step: position.step, view: view.number, numBatches: config.functions,
-      tensor: { dtype: 'float32', shape: [data.length], data },
-    }, identityOf(from));
-    await target.store.setSigned(inbound(config, key), message, {
+    await target.store.setSigned(inbound(config, key), message ?? signedMessage(config, from, bytes, view, position), {
       signerKey: keys.pin(from), peer: `peer${from}`, step: position.step, view: view.number, epoch: position.epoch, version: ver,
     });
   });
