@@ -18,3 +18,27 @@ export const UPDATE_BENCH_DEFAULTS = {
   reps: 5,
   outDir: 'spirt-bench',
 } as const;
+
+export const ROBUST_BENCH_DEFAULTS = {
+  peers: 8,
+  /** numbers of Byzantine peers (f) to run; 0 is the clean run, one per rule (an attack needs an attacker) */
+  byzantine: [0, 3],
+  attacks: ['sign-flip', 'gaussian', 'scaled', 'label-flip', 'alie'],
+  rules: ['mean', 'median', 'trimmed', 'krum', 'cclip'],
+  /** one epoch of 10,240 samples: 8 peers x 20 steps x 2 functions x 32 */
+  epochs: 1,
+  batch: 32,
+  /** two per peer: ALIE takes its mean and spread over the peer's own minibatch gradients */
+  functions: 2,
+  lr: 0.1,
+  momentum: 0.9,
+  trainLimit: 10_240,
+  testLimit: 2_000,
+  /** centered clipping's radius and iterations (from a zero center: the peer runtime passes no CENTER) */
+  tau: 1,
+  cclipIterations: 3,
+  /** 8 peer processes share the machine: a slower beat keeps a busy peer from being declared failed */
+  heartbeatMs: 2_000,
+  seed: 1,
+  outDir: 'spirt-bench',
+} as const;

@@ -2,9 +2,10 @@
 import { ArgumentError } from '../../errors';
 import { CliCommand, commandList } from '../command';
 import { averagingBench } from './averaging';
+import { robustBench } from './robust';
 import { updateBench } from './update';
 
-const BENCHMARKS: readonly CliCommand[] = [averagingBench, updateBench];
+const BENCHMARKS: readonly CliCommand[] = [averagingBench, updateBench, robustBench];
 
 const listing = `benchmarks (spirt bench <name> [options]; spirt bench <name> --help for its options):
 ${commandList(BENCHMARKS)}
