@@ -25,14 +25,14 @@ export const ROBUST_BENCH_DEFAULTS = {
   byzantine: [0, 3],
   attacks: ['sign-flip', 'gaussian', 'scaled', 'label-flip', 'alie'],
   rules: ['mean', 'median', 'trimmed', 'krum', 'cclip'],
-  /** one epoch of 10,240 samples: 8 peers x 20 steps x 2 functions x 32 */
+  /** one epoch of 20,480 samples: 8 peers x 40 steps x 2 functions x 32 */
   epochs: 1,
   batch: 32,
   /** two per peer: ALIE takes its mean and spread over the peer's own minibatch gradients */
   functions: 2,
   lr: 0.1,
   momentum: 0.9,
-  trainLimit: 10_240,
+  trainLimit: 20_480,
   testLimit: 2_000,
   /** centered clipping's radius and iterations (from a zero center: the peer runtime passes no CENTER) */
   tau: 1,
