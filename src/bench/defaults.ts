@@ -37,8 +37,12 @@ export const ROBUST_BENCH_DEFAULTS = {
   /** centered clipping's radius and iterations (from a zero center: the peer runtime passes no CENTER) */
   tau: 1,
   cclipIterations: 3,
-  /** 8 peer processes share the machine: a slower beat keeps a busy peer from being declared failed */
-  heartbeatMs: 2_000,
+  /**
+   * 8 peer processes (16 with their servers) share the machine: at 2 s, starved peers of the all-to-all rules
+   * were declared failed under load and left the view, which changes what is measured; failure detection is
+   * not what this benchmark is about
+   */
+  heartbeatMs: 10_000,
   seed: 1,
   outDir: 'spirt-bench',
 } as const;

@@ -243,10 +243,11 @@ export function formatRobustTable(r: RobustBenchResult): string {
   for (const name of r.settings.rules) {
     const row = columns.map((c) => {
       const cell = r.cells.find((x) => x.rule === name && x.attack === c.attack && x.f === c.f);
-      return cell?.accuracy === null || cell === undefined ? 'failed' : pct(cell.accuracy);
+      return cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.views > 1 ? '*' : ''}`;
     });
     lines.push(`| ${[ruleTitle(r.rules[name]), ...row].join(' | ')} |`);
   }
+  if (r.cells.some((c) => c.views > 1)) lines.push('', '\\* a peer was declared failed during the run (more than one membership view): the cell is not comparable');
   return lines.join('\n');
 }
 
@@ -284,7 +285,7 @@ export function robustHeatMapSvg(r: RobustBenchResult): string {
       const cell = r.cells.find((x) => x.rule === name && x.attack === c.attack && x.f === c.f);
       const x = left + j * cw;
       const fill = cell?.accuracy === null || cell === undefined ? '#bbb' : heatColor(cell.accuracy, clean);
-      const label = cell?.accuracy === null || cell === undefined ? 'failed' : pct(cell.accuracy);
+      const label = cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.views > 1 ? '*' : ''}`;
       out.push(`<rect class="cell" x="${x}" y="${y}" width="${cw}" height="${ch}" fill="${fill}" stroke="white"/>`);
       out.push(`<text x="${x + cw / 2}" y="${y + ch / 2 + 4}" text-anchor="middle">${label}</text>`);
     });
