@@ -51,8 +51,13 @@ export interface RobustCell {
   seconds: number;
   /** gradient messages the receiving modules verified or refused, over all epochs: attackers' included */
   verification: VerifyStats | null;
-  /** membership views the run went through: more than 1 means a peer was declared failed on the way */
+  /**
+   * membership views the run went through; more than one with `fullMembership` is a recovery with the same
+   * members (a step redone from a donor's state, see the README), which changes nothing in what is computed
+   */
   views: number;
+  /** every step was taken by every peer: no peer was declared failed and left out */
+  fullMembership: boolean;
   /** the live peers ended with the same parameters (the rule gave every peer the same bytes) */
   identical: boolean;
   error?: string;
@@ -165,7 +170,9 @@ export async function runRobustBench(o: RobustBenchOptions = {}): Promise<Robust
   for (const [i, { f, attack, rule }] of plan.entries()) {
     const byzantinePeers = Array.from({ length: f }, (_, p) => p);
     const t0 = Date.now();
-    const cell: RobustCell = { rule, attack, f, byzantinePeers, accuracy: null, epochs: [], seconds: 0, verification: null, views: 0, identical: false };
+    const cell: RobustCell = {
+      rule, attack, f, byzantinePeers, accuracy: null, epochs: [], seconds: 0, verification: null, views: 0, fullMembership: false, identical: false,
+    };
     try {
       const summary = await trainPeers({
         peers: s.peers, rule: rules[rule], epochs: s.epochs, batch: s.batch, functions: s.functions, lr: s.lr, momentum: s.momentum,
@@ -176,13 +183,15 @@ export async function runRobustBench(o: RobustBenchOptions = {}): Promise<Robust
       cell.accuracy = summary.epochs.at(-1)?.accuracy ?? null;
       cell.verification = sumVerification(summary);
       cell.views = summary.views;
+      cell.fullMembership = summary.steps.every((step) => step.members.length === s.peers);
       cell.identical = summary.identical;
     } catch (e) {
       cell.error = (e as Error).message;
     }
     cell.seconds = (Date.now() - t0) / 1000;
     cells.push(cell);
-    const outcome = cell.accuracy === null ? `FAILED: ${cell.error}` : `accuracy ${pct(cell.accuracy)}${cell.views > 1 ? ` (${cell.views} views: a peer was declared failed)` : ''}`;
+    const outcome = cell.accuracy === null ? `FAILED: ${cell.error}`
+      : `accuracy ${pct(cell.accuracy)}${cell.fullMembership ? '' : ' (a peer was declared failed and left the view)'}${cell.views > 1 ? ` (${cell.views} views)` : ''}`;
     log(`[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] f=${f} ${attack.padEnd(10)} ${rule.padEnd(7)}: ${outcome} in ${cell.seconds.toFixed(0)} s`);
   }
 
@@ -243,11 +252,11 @@ export function formatRobustTable(r: RobustBenchResult): string {
   for (const name of r.settings.rules) {
     const row = columns.map((c) => {
       const cell = r.cells.find((x) => x.rule === name && x.attack === c.attack && x.f === c.f);
-      return cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.views > 1 ? '*' : ''}`;
+      return cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.fullMembership ? '' : '*'}`;
     });
     lines.push(`| ${[ruleTitle(r.rules[name]), ...row].join(' | ')} |`);
   }
-  if (r.cells.some((c) => c.views > 1)) lines.push('', '\\* a peer was declared failed during the run (more than one membership view): the cell is not comparable');
+  if (r.cells.some((c) => c.accuracy !== null && !c.fullMembership)) lines.push('', '\\* a peer was declared failed during the run and left the view: the cell is not comparable');
   return lines.join('\n');
 }
 
@@ -266,7 +275,8 @@ function heatColor(accuracy: number, clean: number): string {
 export function robustHeatMapSvg(r: RobustBenchResult): string {
   const columns = columnsOf(r.settings);
   const cw = 78, ch = 30, left = 170, top = 78;
-  const width = left + cw * columns.length + 16, height = top + ch * r.settings.rules.length + 46;
+  const viewChanged = r.cells.some((c) => c.accuracy !== null && !c.fullMembership);
+  const width = left + cw * columns.length + 16, height = top + ch * r.settings.rules.length + (viewChanged ? 62 : 46);
   const clean = r.cleanAccuracy ?? Math.max(0.11, ...r.cells.map((c) => c.accuracy ?? 0));
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
@@ -285,13 +295,14 @@ export function robustHeatMapSvg(r: RobustBenchResult): string {
       const cell = r.cells.find((x) => x.rule === name && x.attack === c.attack && x.f === c.f);
       const x = left + j * cw;
       const fill = cell?.accuracy === null || cell === undefined ? '#bbb' : heatColor(cell.accuracy, clean);
-      const label = cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.views > 1 ? '*' : ''}`;
+      const label = cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.fullMembership ? '' : '*'}`;
       out.push(`<rect class="cell" x="${x}" y="${y}" width="${cw}" height="${ch}" fill="${fill}" stroke="white"/>`);
       out.push(`<text x="${x + cw / 2}" y="${y + ch / 2 + 4}" text-anchor="middle">${label}</text>`);
     });
   });
   const s = r.settings;
   out.push(`<text x="${left}" y="${height - 24}">green: clean accuracy of mean (${r.cleanAccuracy === null ? 'not run' : pct(r.cleanAccuracy)}) or above; red: 10% (chance) or below</text>`);
+  if (viewChanged) out.push(`<text x="${left}" y="${height - 40}">* a peer was declared failed during the run and left the view: not comparable</text>`);
   out.push(`<text x="${left}" y="${height - 8}">${esc(`${s.epochs} epoch(s) of ${s.trainLimit} samples, ${s.functions} functions x batch ${s.batch} per peer, lr ${s.lr}, momentum ${s.momentum}, ${s.testLimit} test samples`)}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
