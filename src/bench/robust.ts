@@ -252,12 +252,26 @@ export function formatRobustTable(r: RobustBenchResult): string {
   for (const name of r.settings.rules) {
     const row = columns.map((c) => {
       const cell = r.cells.find((x) => x.rule === name && x.attack === c.attack && x.f === c.f);
-      return cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.fullMembership ? '' : '*'}`;
+      return cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${marks(cell)}`;
     });
     lines.push(`| ${[ruleTitle(r.rules[name]), ...row].join(' | ')} |`);
   }
-  if (r.cells.some((c) => c.accuracy !== null && !c.fullMembership)) lines.push('', '\\* a peer was declared failed during the run and left the view: the cell is not comparable');
+  const notes = footnotes(r.cells);
+  if (notes.length) lines.push('', ...notes.map((n) => n.replace(/^\*/, '\\*')).join('\n\n').split('\n'));
   return lines.join('\n');
+}
+
+/** * a peer left the view; † the peers ended the run with different parameters (the accuracy is one peer's) */
+function marks(c: RobustCell): string {
+  return `${c.fullMembership ? '' : '*'}${c.identical ? '' : '†'}`;
+}
+
+function footnotes(cells: RobustCell[]): string[] {
+  const ran = cells.filter((c) => c.accuracy !== null);
+  return [
+    ...(ran.some((c) => !c.fullMembership) ? ['* a peer was declared failed during the run and left the view: not comparable'] : []),
+    ...(ran.some((c) => !c.identical) ? ['† the peers ended with different parameters: the accuracy is the first evaluating peer\'s'] : []),
+  ];
 }
 
 function esc(s: string): string {
@@ -275,8 +289,8 @@ function heatColor(accuracy: number, clean: number): string {
 export function robustHeatMapSvg(r: RobustBenchResult): string {
   const columns = columnsOf(r.settings);
   const cw = 78, ch = 30, left = 170, top = 78;
-  const viewChanged = r.cells.some((c) => c.accuracy !== null && !c.fullMembership);
-  const width = left + cw * columns.length + 16, height = top + ch * r.settings.rules.length + (viewChanged ? 62 : 46);
+  const notes = footnotes(r.cells);
+  const width = Math.max(720, left + cw * columns.length + 16), height = top + ch * r.settings.rules.length + 46 + 16 * notes.length;
   const clean = r.cleanAccuracy ?? Math.max(0.11, ...r.cells.map((c) => c.accuracy ?? 0));
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
@@ -295,15 +309,15 @@ export function robustHeatMapSvg(r: RobustBenchResult): string {
       const cell = r.cells.find((x) => x.rule === name && x.attack === c.attack && x.f === c.f);
       const x = left + j * cw;
       const fill = cell?.accuracy === null || cell === undefined ? '#bbb' : heatColor(cell.accuracy, clean);
-      const label = cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${cell.fullMembership ? '' : '*'}`;
+      const label = cell?.accuracy === null || cell === undefined ? 'failed' : `${pct(cell.accuracy)}${marks(cell)}`;
       out.push(`<rect class="cell" x="${x}" y="${y}" width="${cw}" height="${ch}" fill="${fill}" stroke="white"/>`);
       out.push(`<text x="${x + cw / 2}" y="${y + ch / 2 + 4}" text-anchor="middle">${label}</text>`);
     });
   });
   const s = r.settings;
-  out.push(`<text x="${left}" y="${height - 24}">green: clean accuracy of mean (${r.cleanAccuracy === null ? 'not run' : pct(r.cleanAccuracy)}) or above; red: 10% (chance) or below</text>`);
-  if (viewChanged) out.push(`<text x="${left}" y="${height - 40}">* a peer was declared failed during the run and left the view: not comparable</text>`);
-  out.push(`<text x="${left}" y="${height - 8}">${esc(`${s.epochs} epoch(s) of ${s.trainLimit} samples, ${s.functions} functions x batch ${s.batch} per peer, lr ${s.lr}, momentum ${s.momentum}, ${s.testLimit} test samples`)}</text>`);
+  out.push(`<text x="12" y="${height - 24}">green: clean accuracy of mean (${r.cleanAccuracy === null ? 'not run' : pct(r.cleanAccuracy)}) or above; red: 10% (chance) or below</text>`);
+  notes.forEach((n, i) => out.push(`<text x="12" y="${height - 40 - 16 * i}">${esc(n)}</text>`));
+  out.push(`<text x="12" y="${height - 8}">${esc(`${s.epochs} epoch(s) of ${s.trainLimit} samples, ${s.functions} functions x batch ${s.batch} per peer, lr ${s.lr}, momentum ${s.momentum}, ${s.testLimit} test samples`)}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
