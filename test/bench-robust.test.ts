@@ -48,7 +48,7 @@ describe('spirt bench robust', () => {
         // every gradient crossing peers was signed and verified, the attacker's included: 3 peers x 2 others x steps
         expect(c.verification).toMatchObject({ tampered: 0, wrongSigner: 0, replay: 0, unsigned: 0, malformed: 0 });
         expect(c.verification!.verified).toBeGreaterThan(0);
-        expect({ views: c.views, identical: c.identical }).toEqual({ views: 1, identical: true });
+        expect({ views: c.views, fullMembership: c.fullMembership, identical: c.identical }).toEqual({ views: 1, fullMembership: true, identical: true });
       }
       const acc = (f: number, rule: string) => result.cells.find((c) => c.f === f && c.rule === rule)!.accuracy!;
       expect(result.cleanAccuracy).toBe(acc(0, 'mean'));
