@@ -3,10 +3,11 @@ import { ArgumentError } from '../../errors';
 import { CliCommand, commandList } from '../command';
 import { averagingBench } from './averaging';
 import { failureBench } from './failure';
+import { robustBench } from './robust';
 import { scalingBench } from './scaling';
 import { updateBench } from './update';
 
-const BENCHMARKS: readonly CliCommand[] = [averagingBench, updateBench, scalingBench, failureBench];
+const BENCHMARKS: readonly CliCommand[] = [averagingBench, updateBench, scalingBench, failureBench, robustBench];
 
 const listing = `benchmarks (spirt bench <name> [options]; spirt bench <name> --help for its options):
 ${commandList(BENCHMARKS)}
