@@ -186,7 +186,7 @@ describe('spirt bench failure', () => {
   // a dead server refuses connections and is declared failed at once, or, found silent, HEARTBEAT_LAPSE
   // intervals after a survivor's first contact, which may be a step after the kill: measured, not held to 3
   test('kill -9 of a peer and its redis-server: the server restarts from its append-only file and the peer rejoins', () => {
-    const { result: r } = runBench(['--peers', '3', '--kill', '1', '--kill-server', '--train-limit', '4500', '--epochs', '5']);
+    const { result: r } = runBench(['--peers', '3', '--kill', '1', '--kill-server', '--train-limit', '4500', '--epochs', '8']);
     expect(r.timeline.kill.server).toBe(true);
     expect(r.timeline.kill.lastBeatAt).not.toBeNull();
     expectRecovered(r, 3, 1);
