@@ -84,24 +84,32 @@ export function shard(ds: ImageDataset, index: number, count: number): ImageData
   return { ...ds, images: ds.images.subarray(start * px, end * px), labels: ds.labels.subarray(start, end), count: end - start };
 }
 
-/** Minibatches of a shuffled epoch (the same seed gives the same order); the last one may be smaller. */
-export function* epochBatches(ds: ImageDataset, batchSize: number, seed: number): Generator<{ images: Float32Array; labels: Uint8Array }> {
-  requireInteger(batchSize, 'batchSize', 1);
-  const order = Uint32Array.from({ length: ds.count }, (_, i) => i);
+/** 0 .. count-1 in a seeded Fisher-Yates order (the same seed gives the same order). */
+export function shuffledOrder(count: number, seed: number): Uint32Array {
+  const order = Uint32Array.from({ length: count }, (_, i) => i);
   const next = xorshift32(seed);
   for (let i = order.length - 1; i > 0; i--) {
     const j = next() % (i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
+  return order;
+}
+
+/** The samples order[start .. start+n) of a dataset, copied into one batch. */
+export function gatherBatch(ds: ImageDataset, order: Uint32Array, start: number, n: number): { images: Float32Array; labels: Uint8Array } {
   const px = ds.rows * ds.cols;
-  for (let start = 0; start < ds.count; start += batchSize) {
-    const n = Math.min(batchSize, ds.count - start);
-    const images = new Float32Array(n * px), labels = new Uint8Array(n);
-    for (let b = 0; b < n; b++) {
-      const src = order[start + b];
-      images.set(ds.images.subarray(src * px, (src + 1) * px), b * px);
-      labels[b] = ds.labels[src];
-    }
-    yield { images, labels };
+  const images = new Float32Array(n * px), labels = new Uint8Array(n);
+  for (let b = 0; b < n; b++) {
+    const src = order[start + b];
+    images.set(ds.images.subarray(src * px, (src + 1) * px), b * px);
+    labels[b] = ds.labels[src];
   }
+  return { images, labels };
+}
+
+/** Minibatches of a shuffled epoch (the same seed gives the same order); the last one may be smaller. */
+export function* epochBatches(ds: ImageDataset, batchSize: number, seed: number): Generator<{ images: Float32Array; labels: Uint8Array }> {
+  requireInteger(batchSize, 'batchSize', 1);
+  const order = shuffledOrder(ds.count, seed);
+  for (let start = 0; start < ds.count; start += batchSize) yield gatherBatch(ds, order, start, Math.min(batchSize, ds.count - start));
 }

@@ -1,11 +1,10 @@
 // What a peer trains: the model (spirt's native MLP/CNN or any user-supplied gradient function) and which
 // minibatches each gradient function of each step draws. Cached per process like a warm Lambda container's.
 import path from 'node:path';
-import { ImageDataset, loadFashionMnist, shard } from '../data/fashionMnist';
+import { ImageDataset, gatherBatch, loadFashionMnist, shard, shuffledOrder } from '../data/fashionMnist';
 import { ArgumentError } from '../errors';
 import { LabeledBatch, Model } from '../model/model';
 import { cnnSpec, mlpSpec } from '../model/spec';
-import { xorshift32 } from '../random';
 import { RunConfig, View } from './protocol';
 import { planOf } from './view';
 
@@ -96,12 +95,7 @@ function epochOrder(count: number, seed: number, epoch: number, slot: number): U
   const id = `${count}|${seed}|${epoch}|${slot}`;
   let order = orders.get(id);
   if (!order) {
-    order = Uint32Array.from({ length: count }, (_, i) => i);
-    const next = xorshift32((seed * 1_000_003 + epoch * 7919 + slot * 104_729) >>> 0 || 1);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = next() % (i + 1);
-      [order[i], order[j]] = [order[j], order[i]];
-    }
+    order = shuffledOrder(count, (seed * 1_000_003 + epoch * 7919 + slot * 104_729) >>> 0 || 1);
     if (orders.size > 8) orders.clear();
     orders.set(id, order);
   }
@@ -120,13 +114,5 @@ export function minibatch(config: RunConfig, view: View, peer: number, epoch: nu
   const slot = slotOf(peer) as number;
   const part = shard(train, slot, slots);
   const order = epochOrder(part.count, config.seed, epoch, slot);
-  const px = part.rows * part.cols, b = config.batch;
-  const start = (stepInEpoch * config.functions + worker) * b;
-  const images = new Float32Array(b * px), labels = new Uint8Array(b);
-  for (let i = 0; i < b; i++) {
-    const src = order[start + i];
-    images.set(part.images.subarray(src * px, (src + 1) * px), i * px);
-    labels[i] = part.labels[src];
-  }
-  return { images, labels };
+  return gatherBatch(part, order, (stepInEpoch * config.functions + worker) * config.batch, config.batch);
 }
