@@ -97,7 +97,7 @@ test('a peer process paused past detection is excluded; when it resumes it finds
 describe('joining a running group', () => {
   let servers: Array<Awaited<ReturnType<typeof startRedis>>> = [];
   const peers: ChildProcess[] = [];
-  const common = ['--functions', '1', '--batch', '8', '--epochs', '2', '--train-limit', '6000', '--test-limit', '1000', '--heartbeat-ms', '200'];
+  const common = ['--functions', '1', '--batch', '8', '--epochs', '2', '--train-limit', '8000', '--test-limit', '1000', '--heartbeat-ms', '200'];
   const runPeer = (id: number, extra: string[]) => {
     const child = spawn(process.execPath, [BIN, 'peer', '--id', String(id), '--peers', servers.map((s) => s.url).join(','), ...common, '--report', 'jsonl', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     peers.push(child);
@@ -132,9 +132,13 @@ describe('joining a running group', () => {
     const mismatch = await runPeer(2, ['--join', '--model', 'cnn']).exit;
     expect(mismatch.code).toBe(1);
     expect(mismatch.err).toMatch(/refused peer 2: model mismatch/);
+    // that refusal stays in the members' databases: the replacement must tell it from an answer to its own request
+    const member0 = await TensorStore.connect(servers[0].url);
+    expect(JSON.parse(String(await member0.command('GET', '{peer0}:pub:join-reply:2'))).reason).toMatch(/model mismatch/);
+    await member0.close();
     const replacement = runPeer(2, ['--join']);
     const [a, b, c] = await Promise.all([group[0].exit, group[1].exit, replacement.exit]);
-    for (const r of [a, b, c]) expect(r.code).toBe(0);
+    for (const r of [a, b, c]) expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
     const done = [a, b, c].map((r) => r.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as PeerRecord).find((x) => x.type === 'done') as PeerRecord & { type: 'done' });
     expect(new Set(done.map((d) => d.digest)).size).toBe(1);
     expect(new Set(done.map((d) => d.step)).size).toBe(1);

@@ -169,7 +169,6 @@ async function requestAdmission(config: RunConfig, id: number, members: RunConfi
   const request: JoinRequest = { id, nonce: crypto.randomBytes(8).toString('hex'), paramCount: model.paramCount, model: modelName(config), at: Date.now() };
   await Promise.all(members.map(async (r) => {
     const db = await peerDb(r.url, 'control', config.heartbeatMs).catch(() => null);
-    await db?.command('DEL', keys.joinReply(r.id, id)).catch(() => undefined);
     await db?.setJson(keys.join(id), request, 600_000).catch(() => undefined);
   }));
   const deadline = Date.now() + Math.max(60_000, 300 * config.heartbeatMs);
@@ -177,7 +176,7 @@ async function requestAdmission(config: RunConfig, id: number, members: RunConfi
     for (const r of members) {
       const db = await peerDb(r.url, 'control', config.heartbeatMs).catch(() => null);
       const reply = db ? await db.getJson<JoinReply>(keys.joinReply(r.id, id)).catch(() => null) : null;
-      if (reply) {
+      if (reply?.nonce === request.nonce) {
         const code = reply.reason.startsWith('duplicate') ? 'ERR_DUPLICATE_PEER' : reply.reason.startsWith('model mismatch') ? 'ERR_MODEL_MISMATCH' : 'ERR_JOIN_REFUSED';
         throw new PeerSetupError(code, `peer ${r.id} refused peer ${id}: ${reply.reason}`);
       }
