@@ -44,7 +44,7 @@ describe('spirt bench update', () => {
       expect(r.stdout).toContain(`spirt ${packageJson.version} (${kernels.simd.path})`);
       const row = result.measurements.slice(9, 12);
       expect(r.stdout).toContain(`| 0.02M | adam | ${row.map((m) => m.medianMs.toFixed(1)).join(' | ')} | `);
-      expect(r.stdout).toMatch(/\| 3000 \| sgd \| [\d.]+ \| [\d.]+ \| [\d.]+ \| -?[\d.]+% less time \| -?[\d.]+% less time \| yes \|/);
+      expect(r.stdout).toMatch(/\| 3000 \| sgd \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+% (less|more) time \| [\d.]+% (less|more) time \| yes \|/);
       expect(r.stdout).toContain('every strategy left the parameters and optimizer state bit-identical to in-db\'s after 3 steps');
       expect(r.stdout).toContain(`written: ${result.files.json}, ${result.files.svg}`);
 

@@ -196,7 +196,7 @@ describe('spirt CLI (built package)', () => {
         { encoding: 'utf8', cwd });
       expect(r.status).toBe(0);
       expect(r.stderr).toMatch(/\[ 6\/6\] 0.02M params x  3 peers, lua/);
-      expect(r.stdout).toMatch(/\| 0.02M \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+% less time \| \d+x faster \|/);
+      expect(r.stdout).toMatch(/\| 0.02M \| 3 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+% (less|more) time \| \d+x faster \|/);
       const out = path.join(cwd, 'spirt-bench');
       expect(r.stdout).toContain(`written: ${path.join(out, 'averaging.json')}, ${path.join(out, 'averaging.svg')}`);
       const result = JSON.parse(fs.readFileSync(path.join(out, 'averaging.json'), 'utf8'));

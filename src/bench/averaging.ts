@@ -6,7 +6,7 @@ import { AVERAGING_STRATEGIES, AveragingStrategy, averageGradients, readAverage,
 import { AVERAGING_BENCH_DEFAULTS } from './defaults';
 import {
   BenchEnvironment, DatabaseBenchOptions, RESNET18_PARAMS as RESNET18, elapsedMs, fmtParams, median, requirePositiveIntegers,
-  resultFiles, syntheticGradient, withBenchStore,
+  resultFiles, syntheticGradient, timeSaved, withBenchStore,
 } from './common';
 import { lineChartSvg } from './svg';
 
@@ -132,7 +132,7 @@ export function formatAveragingTable(r: AveragingBenchResult): string {
   for (const ms of rows.values()) {
     const by = (s: AveragingStrategy) => ms.find((m) => m.strategy === s)?.medianMs;
     const cells = [fmtParams(ms[0].params), String(ms[0].peers), ...strategies.map((s) => by(s)!.toFixed(1))];
-    if (head.includes('in-db vs client')) cells.push(`${((1 - by('in-db')! / by('client')!) * 100).toFixed(1)}% less time`);
+    if (head.includes('in-db vs client')) cells.push(timeSaved(by('in-db')!, by('client')!));
     if (head.includes('in-db vs lua')) cells.push(`${(by('lua')! / by('in-db')!).toFixed(0)}x faster`);
     lines.push(`| ${cells.join(' | ')} |`);
   }

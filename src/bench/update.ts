@@ -12,7 +12,7 @@ import { tensor, viewElements } from '../tensor';
 import { UPDATE_BENCH_DEFAULTS } from './defaults';
 import {
   BenchEnvironment, DatabaseBenchOptions, RESNET18_PARAMS, elapsedMs, fmtParams, median, requirePositiveIntegers, resultFiles,
-  syntheticGradient, withBenchStore,
+  syntheticGradient, timeSaved, withBenchStore,
 } from './common';
 import { lineChartSvg } from './svg';
 
@@ -106,8 +106,9 @@ async function storeVectors(store: TensorStore, entries: ReadonlyArray<[key: str
 async function updateStep(store: TensorStore, strategy: UpdateStrategy, optimizer: UpdateOptimizer, keys: UpdateKeys, step: number): Promise<void> {
   const { sgd, adam } = UPDATE_HYPERPARAMETERS;
   if (strategy === 'in-db') {
-    if (optimizer === 'sgd') return store.sgd(keys.param, keys.grad, { ...sgd, velocityKey: keys.state[0] });
-    return store.adam(keys.param, keys.grad, { ...adam, mKey: keys.state[0], vKey: keys.state[1], step });
+    if (optimizer === 'sgd') await store.sgd(keys.param, keys.grad, { ...sgd, velocityKey: keys.state[0] });
+    else await store.adam(keys.param, keys.grad, { ...adam, mKey: keys.state[0], vKey: keys.state[1], step });
+    return;
   }
   const [param, grad, ...state] = await fetchVectors(store, [keys.param, keys.grad, ...keys.state]);
   // the velocity exists, so every SGD step is a later step (no `step`), as TENSOR.SGD takes one whose key exists
@@ -224,7 +225,7 @@ export function formatUpdateTable(r: UpdateBenchResult): string {
     const differing = row.filter((m) => m.identicalToInDb === false);
     lines.push(`| ${[
       fmtParams(row[0].params), row[0].optimizer, ...row.map((m) => m.medianMs.toFixed(1)),
-      `${((1 - inDb / native) * 100).toFixed(1)}% less time`, `${((1 - inDb / js) * 100).toFixed(1)}% less time`,
+      timeSaved(inDb, native), timeSaved(inDb, js),
       differing.length === 0 ? 'yes' : `no (${differing.map((m) => `${m.strategy} off by up to ${m.maxAbsDiffVsInDb?.toExponential(2)}`).join(', ')})`,
     ].join(' | ')} |`);
   }

@@ -37,14 +37,14 @@ options:
       return known;
     });
     const { runAveragingBench, formatAveragingTable } = await import('../../bench/averaging');
-    const { environmentLine } = await import('../../bench/common');
+    const { environmentLine, timeSaved } = await import('../../bench/common');
     const result = await runAveragingBench({ ...common, ...(strategies ? { strategies } : {}), ...(peers ? { peers } : {}) });
     process.stdout.write(`\n${environmentLine(result)}\n\n`);
     process.stdout.write(`${formatAveragingTable(result)}\n\n`);
     const h = result.headline;
     if (h) {
       process.stdout.write(`${(h.params / 1e6).toFixed(2)}M params, ${h.peers} peers: in-db ${h.inDbMs.toFixed(1)} ms vs client ${h.clientMs.toFixed(1)} ms = ` +
-        `${h.reductionPct.toFixed(1)}% less time${h.targetMet === undefined ? '' : ` (target 95%: ${h.targetMet ? 'met' : 'MISSED'})`}` +
+        `${timeSaved(h.inDbMs, h.clientMs)}${h.targetMet === undefined ? '' : ` (target 95%: ${h.targetMet ? 'met' : 'MISSED'})`}` +
         `${h.speedupVsLua ? `; ${h.speedupVsLua.toFixed(0)}x faster than Lua (${h.luaMs!.toFixed(0)} ms)` : ''}\n`);
     }
     process.stdout.write(`written: ${result.files.json}, ${result.files.svg}\n`);
