@@ -69,14 +69,22 @@ static void for_grad_chunks(const spirt_kernels *k, const Tensor *grad, GradChun
     }
 }
 
+/* GT makes a step idempotent: a retried step (same VERSION) or a late one (lower) changes nothing and replies
+ * nil, so an orchestrator may retry an update whose reply it lost without applying it twice. */
+#define GT_OPTION(options_type, field) {.name = "GT", .kind = OPT_FLAG, .offset = offsetof(options_type, field), .flag = 1}
+
+static int already_applied(const Tensor *param, int gt, long long version) {
+    return gt && param->version >= (uint64_t)version;
+}
+
 /* The key arguments of both optimizers come first: param and grad, then options from here on. */
 #define OPTIONS_FROM 3
 
 /* ---- TENSOR.SGD param grad LR lr [MOMENTUM m VELOCITY vkey] [DAMPENING d] [NESTEROV] [WEIGHTDECAY wd]
- *      [VERSION v] ---- */
+ *      [VERSION v [GT]] ---- */
 typedef struct {
     float lr, momentum, dampening, weight_decay;
-    int nesterov;
+    int nesterov, gt;
     RedisModuleString *velocity;
     long long version;
 } SgdOptions;
@@ -93,6 +101,7 @@ static const OptionSpec sgd_options[] = {
     {.name = "WEIGHTDECAY", .kind = OPT_FLOAT, .offset = offsetof(SgdOptions, weight_decay), .lo = 0, .hi = FLT_MAX,
      .error = "ERR WEIGHTDECAY must be a non-negative number (finite as a float32)"},
     VERSION_OPTION(SgdOptions, version),
+    GT_OPTION(SgdOptions, gt),
     {0},
 };
 
@@ -113,6 +122,7 @@ static int tensor_sgd(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     char msg[256];
     const char *err = parse_options(argv, OPTIONS_FROM, argc, sgd_options, &opt, msg, sizeof msg);
     if (err) return RedisModule_ReplyWithError(ctx, err);
+    if (opt.gt && opt.version == VERSION_UNSET) return RedisModule_ReplyWithError(ctx, "ERR GT needs a VERSION");
     if (opt.momentum > 0 && !opt.velocity) return RedisModule_ReplyWithError(ctx, "ERR MOMENTUM needs a VELOCITY key");
     if (opt.nesterov && !(opt.momentum > 0)) return RedisModule_ReplyWithError(ctx, "ERR NESTEROV needs a positive MOMENTUM");
     if (opt.velocity && (same_key(opt.velocity, argv[1]) || same_key(opt.velocity, argv[2])))
@@ -120,6 +130,7 @@ static int tensor_sgd(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     RedisModuleKey *pkey;
     Tensor *param, *grad;
     if (!open_param_grad(ctx, argv, &pkey, &param, &grad)) return REDISMODULE_OK;
+    if (already_applied(param, opt.gt, opt.version)) return RedisModule_ReplyWithNull(ctx);
     StateKey vel = {0};
     if (opt.velocity && (err = open_state(ctx, opt.velocity, param, "VELOCITY", &vel, msg, sizeof msg)))
         return RedisModule_ReplyWithError(ctx, err);
@@ -145,11 +156,11 @@ const CommandDef tensor_sgd_def = {
 };
 
 /* ---- TENSOR.ADAM param grad MKEY m VKEY v LR lr [BETA1 b1] [BETA2 b2] [EPS e] [WEIGHTDECAY wd] [DECOUPLED]
- *      STEP t [VERSION v] ---- */
+ *      STEP t [VERSION v [GT]] ---- */
 typedef struct {
     RedisModuleString *m, *v;
     float lr, beta1, beta2, eps, weight_decay;
-    int decoupled;
+    int decoupled, gt;
     long long step, version;
 } AdamOptions;
 
@@ -170,6 +181,7 @@ static const OptionSpec adam_options[] = {
     {.name = "STEP", .kind = OPT_INTEGER, .offset = offsetof(AdamOptions, step), .required = 1, .min = 1, .max = INT64_MAX,
      .error = "ERR STEP must be an integer >= 1"},
     VERSION_OPTION(AdamOptions, version),
+    GT_OPTION(AdamOptions, gt),
     {0},
 };
 
@@ -199,6 +211,7 @@ static int tensor_adam(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleSt
     char msg[256];
     const char *err = parse_options(argv, OPTIONS_FROM, argc, adam_options, &opt, msg, sizeof msg);
     if (err) return RedisModule_ReplyWithError(ctx, err);
+    if (opt.gt && opt.version == VERSION_UNSET) return RedisModule_ReplyWithError(ctx, "ERR GT needs a VERSION");
     const spirt_adam_params hp = {opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay, opt.decoupled, (uint64_t)opt.step};
     if ((err = adam_factors_error(&hp))) return RedisModule_ReplyWithError(ctx, err);
     if (same_key(opt.m, opt.v) || same_key(opt.m, argv[1]) || same_key(opt.m, argv[2]) || same_key(opt.v, argv[1]) ||
@@ -207,6 +220,7 @@ static int tensor_adam(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleSt
     RedisModuleKey *pkey;
     Tensor *param, *grad;
     if (!open_param_grad(ctx, argv, &pkey, &param, &grad)) return REDISMODULE_OK;
+    if (already_applied(param, opt.gt, opt.version)) return RedisModule_ReplyWithNull(ctx);
     StateKey m = {0}, v = {0};
     if ((err = open_state(ctx, opt.m, param, "MKEY", &m, msg, sizeof msg)) ||
         (err = open_state(ctx, opt.v, param, "VKEY", &v, msg, sizeof msg)))

@@ -116,6 +116,15 @@ describe.each<Kind>(['ioredis', 'node-redis'])('TensorStore over %s', (kind) => 
     await store.adam(k('p'), k('g1'), { mKey: k('m'), vKey: k('v'), lr: 0.01, weightDecay: 0.1, decoupled: true, step: 1 });
     ref.adamStep(pr, g[1], st, { lr: 0.01, weightDecay: 0.1, decoupled: true, step: 1 });
     expectClose((await store.get(k('p')))!.data as Float32Array, pr, 1e-5, 1e-6);
+
+    // versioned steps: onlyIfNewer (GT) applies a step once, and says whether it did
+    expect(await store.sgd(k('p'), k('g0'), { lr: 0.1, momentum: 0.9, velocityKey: k('vel'), version: 3, onlyIfNewer: true })).toBe(true);
+    const once = await store.getBlob(k('p'));
+    expect(await store.sgd(k('p'), k('g0'), { lr: 0.1, momentum: 0.9, velocityKey: k('vel'), version: 3, onlyIfNewer: true })).toBe(false);
+    expect(await store.adam(k('p'), k('g1'), { mKey: k('m'), vKey: k('v'), lr: 0.01, step: 2, version: 2, onlyIfNewer: true })).toBe(false);
+    expect(await store.getBlob(k('p'))).toEqual(once);
+    expect((await store.meta(k('p')))!.version).toBe(3);
+    expect(await store.adam(k('p'), k('g1'), { mKey: k('m'), vKey: k('v'), lr: 0.01, step: 2, version: 4 })).toBe(true);
   });
 
   test('module errors arrive as typed TensorCommandError', async () => {
@@ -131,6 +140,8 @@ describe.each<Kind>(['ioredis', 'node-redis'])('TensorStore over %s', (kind) => 
   test('bad arguments are refused before anything is sent', async () => {
     await expect(store.sgd(k('a'), k('a2'), { lr: -1 })).rejects.toThrow(ArgumentError);
     await expect(store.sgd(k('a'), k('a2'), { lr: 1, momentum: 0.9 })).rejects.toThrow(/velocityKey/);
+    await expect(store.sgd(k('a'), k('a2'), { lr: 1, onlyIfNewer: true })).rejects.toThrow(/onlyIfNewer needs a version/);
+    await expect(store.sgd(k('a'), k('a2'), { lr: 1, version: -1 })).rejects.toThrow(/version must be an integer >= 0/);
     await expect(store.adam(k('a'), k('b'), { mKey: 'm', vKey: 'v', lr: 1, step: 0 })).rejects.toThrow(/step must be an integer/);
     await expect(store.accum(k('a'), k('b'), NaN)).rejects.toThrow(/weight must be a finite number/);
     await expect(store.avg(k('a'), [])).rejects.toThrow(/at least one source/);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import { startRedis } from '../../src/redis/launcher';
 import { dumpTemplate, modulePayload, tensorFields } from './rdb';
-import { bytesOf, client, errorOf, getF32, restoreHeader, serverWithClient, setF32, stopChecked } from './util';
+import { bytesOf, client, errorOf, f32, getF32, restoreHeader, serverWithClient, setF32, stopChecked } from './util';
 
 const s = serverWithClient({ args: ['--repl-diskless-sync-delay', '0'] });
 
@@ -66,6 +66,38 @@ test('every writing command sets the version of what it writes; replacing writes
   expect(await version(s.r, 'v:r')).toBe(16);
   await s.r.call('TENSOR.RESTORE', 'v:r', restoreHeader({ dtype: 1, shape: [2n] }, 8), one);
   expect(await version(s.r, 'v:r')).toBe(0);
+});
+
+test('GT applies an optimizer step once: the same VERSION again or a lower one replies nil and changes nothing', async () => {
+  const state = async (keys: string[]) => Promise.all(keys.map(async (k) => [await s.r.callBuffer('TENSOR.GET', k, 'BLOB'), await version(s.r, k)]));
+  await setF32(s.r, 'gt:p', [3], Float32Array.of(1, 2, 3));
+  await setF32(s.r, 'gt:g', [3], Float32Array.of(0.5, -1, 2));
+  const sgd = (v: string) => s.r.call('TENSOR.SGD', 'gt:p', 'gt:g', 'LR', '0.1', 'MOMENTUM', '0.9', 'VELOCITY', 'gt:vel', 'VERSION', v, 'GT');
+  expect(await sgd('5')).toBe('OK'); // version 0 before: applied
+  const after5 = await state(['gt:p', 'gt:vel']);
+  expect(after5.map((x) => x[1])).toEqual([5, 5]);
+  for (const v of ['5', '4', '0']) {
+    expect(await sgd(v)).toBeNull();
+    expect(await state(['gt:p', 'gt:vel'])).toEqual(after5);
+  }
+  expect(await sgd('6')).toBe('OK');
+  expect(await getF32(s.r, 'gt:p')).not.toEqual(f32(after5[0][0] as Buffer));
+  expect((await state(['gt:p', 'gt:vel'])).map((x) => x[1])).toEqual([6, 6]);
+
+  const adam = (step: string, v: string) => s.r.call('TENSOR.ADAM', 'gt:p', 'gt:g', 'MKEY', 'gt:m', 'VKEY', 'gt:v', 'LR', '0.01', 'STEP', step, 'VERSION', v, 'GT');
+  expect(await adam('1', '7')).toBe('OK');
+  const after7 = await state(['gt:p', 'gt:m', 'gt:v']);
+  expect(await adam('1', '7')).toBeNull();
+  expect(await adam('2', '6')).toBeNull();
+  expect(await state(['gt:p', 'gt:m', 'gt:v'])).toEqual(after7);
+  // a step refused by GT creates no optimizer state either
+  await s.r.call('TENSOR.SET', 'gt:q', 'FLOAT32', 'SHAPE', '3', 'BLOB', bytesOf(Float32Array.of(1, 2, 3)), 'VERSION', '9');
+  expect(await s.r.call('TENSOR.SGD', 'gt:q', 'gt:g', 'LR', '0.1', 'MOMENTUM', '0.9', 'VELOCITY', 'gt:qvel', 'VERSION', '9', 'GT')).toBeNull();
+  expect(await s.r.call('EXISTS', 'gt:qvel')).toBe(0);
+  // GT without VERSION is an error; a missing parameter stays the usual error
+  expect(await errorOf(s.r.call('TENSOR.SGD', 'gt:p', 'gt:g', 'LR', '0.1', 'GT'))).toBe('ERR GT needs a VERSION');
+  expect(await errorOf(s.r.call('TENSOR.ADAM', 'gt:p', 'gt:g', 'MKEY', 'gt:m', 'VKEY', 'gt:v', 'LR', '0.01', 'STEP', '3', 'GT'))).toBe('ERR GT needs a VERSION');
+  expect(await errorOf(s.r.call('TENSOR.SGD', 'gt:nope', 'gt:g', 'LR', '0.1', 'VERSION', '1', 'GT'))).toMatch(/parameter key does not exist/);
 });
 
 test('VERSION errors change nothing', async () => {

@@ -1,8 +1,9 @@
 import { ArgumentError } from '../../errors';
 import { SgdOptions, sgdHyperparameters } from '../../optim';
-import { RedisArg, TensorCommand, replyOk } from '../reply';
+import { RedisArg, TensorCommand } from '../reply';
+import { StepVersionOptions, replyApplied, stepVersionArgs } from './stepVersion';
 
-export type SgdCommandOptions = Omit<SgdOptions, 'velocity' | 'step'> & {
+export type SgdCommandOptions = Omit<SgdOptions, 'velocity' | 'step'> & StepVersionOptions & {
   /**
    * key of the velocity buffer, required when momentum > 0. A missing key makes this PyTorch's step 1 (the velocity
    * is created as the gradient, undampened), so the module needs no step count.
@@ -10,8 +11,8 @@ export type SgdCommandOptions = Omit<SgdOptions, 'velocity' | 'step'> & {
   velocityKey?: string;
 };
 
-/** TENSOR.SGD param grad LR lr [MOMENTUM m VELOCITY vkey] [DAMPENING d] [NESTEROV] [WEIGHTDECAY wd] */
-export const sgd: TensorCommand<[param: string, grad: string, options: SgdCommandOptions], void> = {
+/** TENSOR.SGD param grad LR lr [MOMENTUM m VELOCITY vkey] [DAMPENING d] [NESTEROV] [WEIGHTDECAY wd] [VERSION v [GT]]; resolves to whether the step was applied */
+export const sgd: TensorCommand<[param: string, grad: string, options: SgdCommandOptions], boolean> = {
   name: 'TENSOR.SGD',
   readonly: false,
   build(param, grad, o) {
@@ -23,7 +24,8 @@ export const sgd: TensorCommand<[param: string, grad: string, options: SgdComman
     }
     args.push('DAMPENING', String(h.dampening), 'WEIGHTDECAY', String(h.weightDecay));
     if (h.nesterov) args.push('NESTEROV');
+    args.push(...stepVersionArgs(o));
     return args;
   },
-  parse: replyOk,
+  parse: replyApplied,
 };
