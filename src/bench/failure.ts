@@ -162,7 +162,7 @@ export async function runFailureBench(o: FailureBenchOptions = {}): Promise<Fail
   try {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new PeerSetupError('ERR_TIMEOUT', `the run did not finish within ${s.timeoutS} s` +
-        `${kill ? '' : ` (peer ${s.kill} was never killed: does the run reach epoch ${s.atEpoch}?)`}`)), s.timeoutS * 1000);
+        `${kill ? '' : ` (peer ${s.kill} was never killed: does the run reach epoch ${s.atEpoch}?)`}; ${lastHeard(records)}`)), s.timeoutS * 1000);
     });
     summary = await Promise.race([group.done, timeout, killFailed]);
   } finally {
@@ -230,4 +230,20 @@ export function formatFailureReport(r: FailureBenchResult): string {
       `${r.training.violations.length ? `; violations: ${r.training.violations.slice(0, 3).join('; ')}` : ', no step applied twice or skipped'}`,
   ];
   return lines.join('\n');
+}
+
+/** What each peer reported last (a stuck run says where it stuck): its last two records, condensed. */
+function lastHeard(records: TimedRecord[]): string {
+  const peers = [...new Set(records.map((r) => r.peer))].sort((a, b) => a - b);
+  const brief = (r: TimedRecord): string => {
+    const at = new Date(r.receivedAt).toISOString().slice(11, 23);
+    switch (r.type) {
+      case 'step': return `step ${r.step} in view ${r.view} at ${at}`;
+      case 'view': return `view ${r.view.number} (${r.view.members.join(',')}) from step ${r.view.startStep} at ${at}`;
+      case 'recover': return `recover in view ${r.view} (${r.error}: ${r.cause.slice(0, 160)}) at ${at}`;
+      case 'rejoin': return `rejoin (${r.reason.slice(0, 160)}) at ${at}`;
+      default: return `${r.type} at ${at}`;
+    }
+  };
+  return 'last heard: ' + peers.map((p) => `peer ${p}: ${records.filter((r) => r.peer === p).slice(-2).map(brief).join(', then ')}`).join('; ');
 }

@@ -206,7 +206,9 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
       }
       if (options.respawn) {
         respawns.set(id, (respawns.get(id) ?? 0) + 1);
-        setTimeout(() => void relaunch(id), 50);
+        setTimeout(() => relaunch(id).catch((e: Error) => {
+          if (!stopping) settle.reject(new PeerSetupError('ERR_RESPAWN', `peer ${id} could not be restarted: ${e.message}`));
+        }), 50);
       } else {
         settle.reject(new PeerSetupError('ERR_PEER_EXIT', `peer ${id} exited (${signal ?? `code ${code}`}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
       }

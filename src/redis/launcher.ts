@@ -82,16 +82,46 @@ export function findRedisServer(): string {
     'redis-server was not found on PATH: install it (Debian/Ubuntu: apt-get install -y redis-server) or set SPIRT_REDIS_SERVER');
 }
 
-export function freePort(): Promise<number> {
+/** Listens on `port` (0: the kernel picks) of 127.0.0.1 and closes again: the port, or null when it is taken. */
+function tryPort(port: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+    srv.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' || e.code === 'EACCES' ? resolve(null) : reject(e)));
+    srv.listen(port, '127.0.0.1', () => {
+      const { port: bound } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/** The first port of the kernel's ephemeral range (Linux; 32768 where it cannot be read). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const PORT_FLOOR = 20000;
+
+/**
+ * A free TCP port on 127.0.0.1 below the kernel's ephemeral range, as Redis's own test suite picks (21111 on).
+ * A port of that range can be handed to any outgoing connection while its server is down: a client
+ * reconnecting to a killed server can even connect to itself (TCP simultaneous open), and the restarted server
+ * then finds its port taken. Falls back to a kernel-picked port when nothing below the range is free.
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralLow();
+  for (let attempt = 0; high - PORT_FLOOR > 100 && attempt < 50; attempt++) {
+    const port = await tryPort(PORT_FLOOR + Math.floor(Math.random() * (high - PORT_FLOOR)));
+    if (port !== null) return port;
+  }
+  const port = await tryPort(0);
+  if (port === null) throw new RedisLaunchError('ERR_PORT_IN_USE', 'no free TCP port on 127.0.0.1');
+  return port;
 }
 
 /** The last lines of a log, from byte `from` on (what one launch wrote into a log that may hold earlier ones). */
