@@ -130,10 +130,11 @@ static int tensor_sgd(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleStr
     RedisModuleKey *pkey;
     Tensor *param, *grad;
     if (!open_param_grad(ctx, argv, &pkey, &param, &grad)) return REDISMODULE_OK;
-    if (already_applied(param, opt.gt, opt.version)) return RedisModule_ReplyWithNull(ctx);
     StateKey vel = {0};
     if (opt.velocity && (err = open_state(ctx, opt.velocity, param, "VELOCITY", &vel, msg, sizeof msg)))
         return RedisModule_ReplyWithError(ctx, err);
+    /* after every check, before anything is allocated or written */
+    if (already_applied(param, opt.gt, opt.version)) return RedisModule_ReplyWithNull(ctx);
     if (vel.created) vel.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
     /* a velocity key that does not exist yet is the buffer's first step: PyTorch's buf = g, undampened */
     SgdState state = {env->k, (float *)param->data, vel.t ? (float *)vel.t->data : NULL,
@@ -220,11 +221,11 @@ static int tensor_adam(const CommandEnv *env, RedisModuleCtx *ctx, RedisModuleSt
     RedisModuleKey *pkey;
     Tensor *param, *grad;
     if (!open_param_grad(ctx, argv, &pkey, &param, &grad)) return REDISMODULE_OK;
-    if (already_applied(param, opt.gt, opt.version)) return RedisModule_ReplyWithNull(ctx);
     StateKey m = {0}, v = {0};
     if ((err = open_state(ctx, opt.m, param, "MKEY", &m, msg, sizeof msg)) ||
         (err = open_state(ctx, opt.v, param, "VKEY", &v, msg, sizeof msg)))
         return RedisModule_ReplyWithError(ctx, err);
+    if (already_applied(param, opt.gt, opt.version)) return RedisModule_ReplyWithNull(ctx);
     if (m.created) m.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
     if (v.created) v.t = tensor_new(DTYPE_FLOAT32, param->ndim, param->shape);
     AdamState state = {env->k, (float *)param->data, (float *)m.t->data, (float *)v.t->data, hp};

@@ -162,7 +162,7 @@ export async function runFailureBench(o: FailureBenchOptions = {}): Promise<Fail
   try {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new PeerSetupError('ERR_TIMEOUT', `the run did not finish within ${s.timeoutS} s` +
-        `${kill ? '' : ` (peer ${s.kill} was never killed: does the run reach epoch ${s.atEpoch}?)`}; ${lastHeard(records)}`)), s.timeoutS * 1000);
+        `${kill ? '' : ` (peer ${s.kill} was never killed: does the run reach epoch ${s.atEpoch}?)`}; ${lastHeard(records, s.peers)}`)), s.timeoutS * 1000);
     });
     summary = await Promise.race([group.done, timeout, killFailed]);
   } finally {
@@ -233,8 +233,7 @@ export function formatFailureReport(r: FailureBenchResult): string {
 }
 
 /** What each peer reported last (a stuck run says where it stuck): its last two records, condensed. */
-function lastHeard(records: TimedRecord[]): string {
-  const peers = [...new Set(records.map((r) => r.peer))].sort((a, b) => a - b);
+function lastHeard(records: TimedRecord[], peers: number): string {
   const brief = (r: TimedRecord): string => {
     const at = new Date(r.receivedAt).toISOString().slice(11, 23);
     switch (r.type) {
@@ -245,5 +244,8 @@ function lastHeard(records: TimedRecord[]): string {
       default: return `${r.type} at ${at}`;
     }
   };
-  return 'last heard: ' + peers.map((p) => `peer ${p}: ${records.filter((r) => r.peer === p).slice(-2).map(brief).join(', then ')}`).join('; ');
+  return 'last heard: ' + Array.from({ length: peers }, (_, p) => {
+    const last = records.filter((r) => r.peer === p).slice(-2);
+    return `peer ${p}: ${last.length ? last.map(brief).join(', then ') : 'nothing'}`;
+  }).join('; ');
 }

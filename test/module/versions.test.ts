@@ -94,6 +94,10 @@ test('GT applies an optimizer step once: the same VERSION again or a lower one r
   await s.r.call('TENSOR.SET', 'gt:q', 'FLOAT32', 'SHAPE', '3', 'BLOB', bytesOf(Float32Array.of(1, 2, 3)), 'VERSION', '9');
   expect(await s.r.call('TENSOR.SGD', 'gt:q', 'gt:g', 'LR', '0.1', 'MOMENTUM', '0.9', 'VELOCITY', 'gt:qvel', 'VERSION', '9', 'GT')).toBeNull();
   expect(await s.r.call('EXISTS', 'gt:qvel')).toBe(0);
+  // GT refuses nothing that would be an error without it: an unfit optimizer state key is still the error
+  await s.r.call('SET', 'gt:str', 'x');
+  expect(await errorOf(s.r.call('TENSOR.SGD', 'gt:q', 'gt:g', 'LR', '0.1', 'MOMENTUM', '0.9', 'VELOCITY', 'gt:str', 'VERSION', '9', 'GT'))).toMatch(/^WRONGTYPE/);
+  expect(await errorOf(s.r.call('TENSOR.ADAM', 'gt:p', 'gt:g', 'MKEY', 'gt:m', 'VKEY', 'gt:str', 'LR', '0.01', 'STEP', '1', 'VERSION', '7', 'GT'))).toMatch(/^WRONGTYPE/);
   // GT without VERSION is an error; a missing parameter stays the usual error
   expect(await errorOf(s.r.call('TENSOR.SGD', 'gt:p', 'gt:g', 'LR', '0.1', 'GT'))).toBe('ERR GT needs a VERSION');
   expect(await errorOf(s.r.call('TENSOR.ADAM', 'gt:p', 'gt:g', 'MKEY', 'gt:m', 'VKEY', 'gt:v', 'LR', '0.01', 'STEP', '3', 'GT'))).toBe('ERR GT needs a VERSION');
