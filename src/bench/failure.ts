@@ -127,8 +127,13 @@ export async function runFailureBench(o: FailureBenchOptions = {}): Promise<Fail
     kill = { peer: s.kill, at, lastBeatAt, server: s.killServer };
     log(`killed peer ${s.kill}${s.killServer ? ' and its redis-server' : ''} (kill -9) in epoch ${s.atEpoch}, after step ${trigger!.step}`);
   };
+  // the victim is restarted once a survivor installed the view without it, so that every phase is measured on
+  // its own (a replacement back before the old process is found dead would replace it in one view change)
+  let excluded: () => void = () => undefined;
+  const victimExcluded = new Promise<void>((resolve) => (excluded = resolve));
   const onRecord = (record: TimedRecord) => {
     records.push(record);
+    if (kill && record.type === 'view' && record.peer !== s.kill && !record.view.members.includes(s.kill)) excluded();
     // once every survivor finished, a replacement that is not a member yet can never be admitted
     if (record.type === 'done' && kill) {
       const finished = new Set(records.filter((r) => r.type === 'done').map((r) => r.peer));
@@ -155,6 +160,8 @@ export async function runFailureBench(o: FailureBenchOptions = {}): Promise<Fail
     peers: s.peers, functions: s.functions, batch: s.batch, epochs: s.epochs, heartbeatMs: s.heartbeatMs,
     ...(s.trainLimit === null ? {} : { trainLimit: s.trainLimit }), testLimit: s.testLimit,
     respawn: true, digestEveryStep: true,
+    // bounded: a run in which no survivor excludes the victim still restarts it, and the report shows why
+    respawnGate: (id) => (id === s.kill ? Promise.race([victimExcluded, new Promise<void>((r) => setTimeout(r, 20 * s.heartbeatMs).unref())]) : Promise.resolve()),
     onRecord: (r) => onRecord({ ...r, receivedAt: Date.now() }),
   });
   let summary: TrainSummary;

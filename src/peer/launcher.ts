@@ -28,6 +28,8 @@ export interface TrainPeersOptions extends Omit<RunOptions, 'urls'> {
   redis?: string[];
   /** restart a peer (and its server) that dies, and let it rejoin */
   respawn?: boolean;
+  /** with respawn: resolves when peer `id` may be restarted (default at once; the failure benchmark waits) */
+  respawnGate?: (id: number) => Promise<void>;
   /** append-only file policy of the started servers (default everysec) */
   appendfsync?: AppendFsync;
   /**
@@ -215,6 +217,7 @@ export async function startPeerGroup(options: TrainPeersOptions): Promise<PeerGr
     });
   };
   const relaunch = async (id: number) => {
+    await options.respawnGate?.(id);
     if (stopping) return;
     const h = handles[id];
     if (h.redis && !(await serverAlive(h))) await restartServer(id);
