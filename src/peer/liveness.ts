@@ -12,12 +12,14 @@ export interface Heartbeat {
   view: number;
   step: number;
   at: number;
+  /** a (re)started process asking to join: its request's nonce (its beats are not its old incarnation's) */
+  joining?: string;
 }
 
 /** Publishes this peer's heartbeat (a key that lives HEARTBEAT_LAPSE intervals). */
-export async function beat(config: RunConfig, self: number, view: number, step: number): Promise<void> {
+export async function beat(config: RunConfig, self: number, view: number, step: number, joining?: string): Promise<void> {
   const db = await peerDb(addressOf(config, self).url, 'data', config.heartbeatMs);
-  const hb: Heartbeat = { peer: self, view, step, at: Date.now() };
+  const hb: Heartbeat = { peer: self, view, step, at: Date.now(), ...(joining ? { joining } : {}) };
   await db.setJson(keys.heartbeat(self), hb, HEARTBEAT_LAPSE * config.heartbeatMs);
 }
 
@@ -27,6 +29,8 @@ const silentSince = new Map<number, number>();
 export interface MemberReport {
   peer: number;
   alive: boolean;
+  /** its heartbeat, when it answered and beats */
+  heartbeat: Heartbeat | null;
   /** the view it installed and its current proposal, when it answered */
   view: View | null;
   proposal: Proposal | null;
@@ -38,18 +42,18 @@ export async function inspect(config: RunConfig, peer: number): Promise<MemberRe
   const lapseMs = HEARTBEAT_LAPSE * config.heartbeatMs;
   try {
     const db = await peerDb(addressOf(config, peer).url, 'control', config.heartbeatMs);
-    const [ttl, view, proposal, state] = await Promise.all([
-      db.command('PTTL', keys.heartbeat(peer)),
+    const [heartbeat, view, proposal, state] = await Promise.all([
+      db.getJson<Heartbeat>(keys.heartbeat(peer)),
       db.getJson<View>(keys.view(peer)),
       db.getJson<Proposal>(keys.proposal(peer)),
       db.getJson<PeerState>(keys.state(peer)),
     ]);
     silentSince.delete(peer);
-    return { peer, alive: Number(ttl) !== -2, view, proposal, state };
+    return { peer, alive: heartbeat !== null, heartbeat, view, proposal, state };
   } catch {
     const since = silentSince.get(peer) ?? Date.now();
     silentSince.set(peer, since);
-    return { peer, alive: Date.now() - since < lapseMs, view: null, proposal: null, state: null };
+    return { peer, alive: Date.now() - since < lapseMs, heartbeat: null, view: null, proposal: null, state: null };
   }
 }
 
@@ -66,6 +70,10 @@ export async function guard(config: RunConfig, self: number, view: View): Promis
   }
   const failed = reports.filter((r) => !r.alive).map((r) => r.peer);
   if (failed.length) throw new PeerFailedError(failed, `peer(s) ${failed.join(', ')} failed (no heartbeat for ${HEARTBEAT_LAPSE} intervals of ${config.heartbeatMs} ms)`);
+  // a member that beats as a joiner this view did not admit is a new process: the one in the view is gone, even
+  // if the heartbeat never lapsed in between (the new one may beat from the moment the old one's key expired)
+  const restarted = reports.find((r) => r.heartbeat?.joining !== undefined && view.admitted?.[r.peer] !== r.heartbeat.joining);
+  if (restarted) throw new ViewChangeError('ERR_VIEW_CHANGE', `peer ${restarted.peer} restarted and asks to join`);
   const newer = reports.find((r) => (r.proposal && r.proposal.number > view.number) || (r.view && r.view.number > view.number));
   if (newer) throw new ViewChangeError('ERR_VIEW_CHANGE', `peer ${newer.peer} moved past view ${view.number}`);
 }

@@ -150,11 +150,13 @@ async function join(config: RunConfig, id: number): Promise<{ view: View; state:
     await new Promise((r) => setTimeout(r, config.heartbeatMs / 4));
   }
   await deleteOwnKeys(config, id, false);
-  // beat from now on, so that members who admit this peer find it alive
-  await beat(config, id, 0, -1);
-  const beating = setInterval(() => beat(config, id, 0, -1).catch(() => undefined), config.heartbeatMs);
+  // beat from now on, so that members who admit this peer find it alive, marked as joining with the request's
+  // nonce: a member whose view still holds this id learns that its old process is gone
+  const nonce = crypto.randomBytes(8).toString('hex');
+  await beat(config, id, 0, -1, nonce);
+  const beating = setInterval(() => beat(config, id, 0, -1, nonce).catch(() => undefined), config.heartbeatMs);
   try {
-    return await requestAdmission(config, id, members0(config, id), newest, own);
+    return await requestAdmission(config, id, nonce, members0(config, id), newest, own);
   } finally {
     clearInterval(beating);
   }
@@ -164,9 +166,9 @@ function members0(config: RunConfig, id: number) {
   return config.roster.filter((r) => r.id !== id);
 }
 
-async function requestAdmission(config: RunConfig, id: number, members: RunConfig['roster'], newest: () => Promise<View | null>, own: Awaited<ReturnType<typeof peerDb>>): Promise<{ view: View; state: PeerState }> {
+async function requestAdmission(config: RunConfig, id: number, nonce: string, members: RunConfig['roster'], newest: () => Promise<View | null>, own: Awaited<ReturnType<typeof peerDb>>): Promise<{ view: View; state: PeerState }> {
   const model = await modelFor(config);
-  const request: JoinRequest = { id, nonce: crypto.randomBytes(8).toString('hex'), paramCount: model.paramCount, model: modelName(config), at: Date.now() };
+  const request: JoinRequest = { id, nonce, paramCount: model.paramCount, model: modelName(config), at: Date.now() };
   await Promise.all(members.map(async (r) => {
     const db = await peerDb(r.url, 'control', config.heartbeatMs).catch(() => null);
     await db?.setJson(keys.join(id), request, 600_000).catch(() => undefined);
