@@ -6,7 +6,7 @@ import { AVERAGING_STRATEGIES, AveragingStrategy, averageGradients, readAverage,
 import { AVERAGING_BENCH_DEFAULTS } from './defaults';
 import {
   BenchEnvironment, DatabaseBenchOptions, RESNET18_PARAMS as RESNET18, elapsedMs, fmtParams, median, requirePositiveIntegers,
-  resultFiles, syntheticGradient, timeSaved, withBenchStore,
+  percentLess, resultFiles, syntheticGradient, timeSaved, withBenchStore,
 } from './common';
 import { lineChartSvg } from './svg';
 
@@ -94,7 +94,7 @@ export async function runAveragingBench(o: AveragingBenchOptions = {}): Promise<
     const inDb = find('in-db', headN, headP), onClient = find('client', headN, headP), lua = find('lua', headN, headP);
     const headline = inDb && onClient ? {
       params: headN, peers: headP, inDbMs: inDb.medianMs, clientMs: onClient.medianMs,
-      reductionPct: (1 - inDb.medianMs / onClient.medianMs) * 100,
+      reductionPct: percentLess(inDb.medianMs, onClient.medianMs),
       ...(lua ? { luaMs: lua.medianMs, speedupVsLua: lua.medianMs / inDb.medianMs } : {}),
       ...(headN === RESNET18 && headP === 4 ? { targetMet: 1 - inDb.medianMs / onClient.medianMs >= 0.95 } : {}),
     } : undefined;
@@ -132,7 +132,7 @@ export function formatAveragingTable(r: AveragingBenchResult): string {
   for (const ms of rows.values()) {
     const by = (s: AveragingStrategy) => ms.find((m) => m.strategy === s)?.medianMs;
     const cells = [fmtParams(ms[0].params), String(ms[0].peers), ...strategies.map((s) => by(s)!.toFixed(1))];
-    if (head.includes('in-db vs client')) cells.push(timeSaved(by('in-db')!, by('client')!));
+    if (head.includes('in-db vs client')) cells.push(timeSaved(percentLess(by('in-db')!, by('client')!)));
     if (head.includes('in-db vs lua')) cells.push(`${(by('lua')! / by('in-db')!).toFixed(0)}x faster`);
     lines.push(`| ${cells.join(' | ')} |`);
   }

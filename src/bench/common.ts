@@ -49,9 +49,13 @@ export function median(xs: number[]): number {
 /** A parameter count as the tables print it: millions with two decimals, or the count itself below 10,000. */
 export const fmtParams = (n: number) => (n < 10_000 ? String(n) : `${(n / 1e6).toFixed(2)}M`);
 
-/** `ms` against `baselineMs` in words: "98.3% less time", or "155.9% more time" when a noisy run made it slower. */
-export function timeSaved(ms: number, baselineMs: number): string {
-  const pct = (1 - ms / baselineMs) * 100;
+/** How much less time `ms` took than `baselineMs`, in percent (negative when it took more). */
+export function percentLess(ms: number, baselineMs: number): number {
+  return (1 - ms / baselineMs) * 100;
+}
+
+/** A percentLess figure in words: "98.3% less time", or "155.9% more time" when a noisy run made it slower. */
+export function timeSaved(pct: number): string {
   return pct >= 0 ? `${pct.toFixed(1)}% less time` : `${(-pct).toFixed(1)}% more time`;
 }
 

@@ -12,7 +12,7 @@ import { tensor, viewElements } from '../tensor';
 import { UPDATE_BENCH_DEFAULTS } from './defaults';
 import {
   BenchEnvironment, DatabaseBenchOptions, RESNET18_PARAMS, elapsedMs, fmtParams, median, requirePositiveIntegers, resultFiles,
-  syntheticGradient, timeSaved, withBenchStore,
+  percentLess, syntheticGradient, timeSaved, withBenchStore,
 } from './common';
 import { lineChartSvg } from './svg';
 
@@ -189,7 +189,7 @@ export async function runUpdateBench(o: UpdateBenchOptions = {}): Promise<Update
       const [inDbMs, clientNativeMs, clientJsMs] = UPDATE_STRATEGIES.map(ms);
       return {
         optimizer, params: headN, inDbMs, clientNativeMs, clientJsMs,
-        reductionPct: (1 - inDbMs / clientNativeMs) * 100, reductionVsJsPct: (1 - inDbMs / clientJsMs) * 100,
+        reductionPct: percentLess(inDbMs, clientNativeMs), reductionVsJsPct: percentLess(inDbMs, clientJsMs),
         ...(headN === RESNET18_PARAMS ? { targetMet: 1 - inDbMs / clientNativeMs >= 0.95 } : {}),
       };
     });
@@ -225,7 +225,7 @@ export function formatUpdateTable(r: UpdateBenchResult): string {
     const differing = row.filter((m) => m.identicalToInDb === false);
     lines.push(`| ${[
       fmtParams(row[0].params), row[0].optimizer, ...row.map((m) => m.medianMs.toFixed(1)),
-      timeSaved(inDb, native), timeSaved(inDb, js),
+      timeSaved(percentLess(inDb, native)), timeSaved(percentLess(inDb, js)),
       differing.length === 0 ? 'yes' : `no (${differing.map((m) => `${m.strategy} off by up to ${m.maxAbsDiffVsInDb?.toExponential(2)}`).join(', ')})`,
     ].join(' | ')} |`);
   }
