@@ -5,24 +5,22 @@ import { closeAllConnections } from '../src/peer/db';
 import { guard } from '../src/peer/liveness';
 import { runConfig } from '../src/peer/config';
 import { HEARTBEAT_LAPSE, View, keys } from '../src/peer/protocol';
-import { RunningRedis, startRedis } from '../src/redis/launcher';
 import { TensorStore } from '../src/store/tensorStore';
+import { withRedis } from './helpers';
 
-let redis: RunningRedis;
+const redis = withRedis();
 let store: TensorStore;
 beforeAll(async () => {
-  redis = await startRedis();
-  store = await TensorStore.connect(redis.url);
+  store = await TensorStore.connect(redis.current().url);
 });
 afterAll(async () => {
   await closeAllConnections();
   await store?.close();
-  await redis?.stop();
 });
 
 test('a member that beats as a joiner the view did not admit is a restarted process: the guard ends the step, whatever its heartbeat says', async () => {
   // peers 0 and 1 keep their keys in one server (hash tags keep them apart)
-  const config = runConfig({ urls: [redis.url, redis.url], heartbeatMs: 200 });
+  const config = runConfig({ urls: [redis.current().url, redis.current().url], heartbeatMs: 200 });
   const view: View = { number: 3, members: [0, 1], startStep: 10, epoch: 0, stepInEpoch: 10, planMembers: [0, 1] };
   const heartbeat = (hb: object) => store.command('SET', keys.heartbeat(1), JSON.stringify({ peer: 1, at: Date.now(), ...hb }), 'PX', String(HEARTBEAT_LAPSE * 200));
   await store.command('SET', keys.view(1), JSON.stringify(view));

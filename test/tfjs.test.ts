@@ -11,9 +11,9 @@ import {
 import { epochBatches, loadFashionMnist, shard } from '../src/data/fashionMnist';
 import { sgdStep } from '../src/kernels';
 import { unflatten } from '../src/model/flatten';
-import { RunningRedis, startRedis } from '../src/redis/launcher';
 import { TensorStore } from '../src/store/tensorStore';
 import { tensor } from '../src/tensor';
+import { withRedis } from './helpers';
 
 // the example requires the package by name: point the names at this checkout's sources
 jest.mock('spirt', () => jest.requireActual('../src/index'), { virtual: true });
@@ -109,15 +109,13 @@ describe('layouts and conversions between two independently built models', () =>
 });
 
 describe('two peers average their gradients in the database', () => {
-  let redis: RunningRedis;
+  const redis = withRedis();
   let store: TensorStore;
   beforeAll(async () => {
-    redis = await startRedis();
-    store = await TensorStore.connect(redis.url);
+    store = await TensorStore.connect(redis.current().url);
   });
   afterAll(async () => {
     await store?.close();
-    await redis?.stop();
   });
 
   test('the mean computed by TENSOR.AVG, applied back into a model, equals averaging in tfjs', async () => {
